@@ -6,47 +6,47 @@ Exceptions that pika-core adds subclass the nearest pika class, so that an
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import Any, Sequence
 
 __all__ = [
-    "AMQPError",
-    "AMQPConnectionError",
-    "ConnectionOpenAborted",
-    "StreamLostError",
-    "IncompatibleProtocolError",
-    "AuthenticationError",
-    "ProbableAuthenticationError",
-    "ProbableAccessDeniedError",
-    "NoFreeChannels",
-    "ConnectionWrongStateError",
-    "ConnectionClosed",
-    "ConnectionClosedByBroker",
-    "ConnectionClosedByClient",
-    "ConnectionBlockedTimeout",
-    "AMQPHeartbeatTimeout",
     "AMQPChannelError",
-    "ChannelWrongStateError",
+    "AMQPConnectionError",
+    "AMQPError",
+    "AMQPHeartbeatTimeout",
+    "AuthenticationError",
+    "BodyTooLongError",
     "ChannelClosed",
     "ChannelClosedByBroker",
     "ChannelClosedByClient",
-    "DuplicateConsumerTag",
-    "ConsumerCancelled",
-    "UnroutableError",
-    "NackError",
-    "InvalidChannelNumber",
-    "ProtocolSyntaxError",
-    "UnexpectedFrameError",
-    "ProtocolVersionMismatch",
-    "BodyTooLongError",
-    "InvalidFrameError",
-    "InvalidFieldTypeException",
-    "UnsupportedAMQPFieldException",
-    "MethodNotImplemented",
     "ChannelError",
-    "ReentrancyError",
-    "ShortStringTooLong",
+    "ChannelWrongStateError",
+    "ConnectionBlockedTimeout",
+    "ConnectionClosed",
+    "ConnectionClosedByBroker",
+    "ConnectionClosedByClient",
+    "ConnectionOpenAborted",
+    "ConnectionWrongStateError",
+    "ConsumerCancelled",
+    "DuplicateConsumerTag",
     "DuplicateGetOkCallback",
     "FrameError",
+    "IncompatibleProtocolError",
+    "InvalidChannelNumber",
+    "InvalidFieldTypeException",
+    "InvalidFrameError",
+    "MethodNotImplemented",
+    "NackError",
+    "NoFreeChannels",
+    "ProbableAccessDeniedError",
+    "ProbableAuthenticationError",
+    "ProtocolSyntaxError",
+    "ProtocolVersionMismatch",
+    "ReentrancyError",
+    "ShortStringTooLong",
+    "StreamLostError",
+    "UnexpectedFrameError",
+    "UnroutableError",
+    "UnsupportedAMQPFieldException",
     "WorkQueueFullError",
 ]
 
@@ -233,7 +233,11 @@ class UnroutableError(AMQPChannelError):
 
     def __init__(self, messages: Sequence[Any]) -> None:
         super().__init__(f"{len(messages)} unroutable message(s) returned")
-        self.messages: List[Any] = list(messages)
+        self.messages: list[Any] = list(messages)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the messages, not from the text in args (pickle, copy).
+        return (self.__class__, (self.messages,))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}: {len(self.messages)} unroutable messages returned by broker"
@@ -244,7 +248,11 @@ class NackError(AMQPChannelError):
 
     def __init__(self, messages: Sequence[Any]) -> None:
         super().__init__(f"{len(messages)} message(s) NACKed")
-        self.messages: List[Any] = list(messages)
+        self.messages: list[Any] = list(messages)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the messages, not from the text in args (pickle, copy).
+        return (self.__class__, (self.messages,))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}: {len(self.messages)} unroutable messages returned by broker"
@@ -296,7 +304,9 @@ class InvalidFieldTypeException(ProtocolSyntaxError):
     """A field table holds a type tag this client does not know."""
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}: Unsupported field kind {self.args[0] if self.args else ''}"
+        return (
+            f"{self.__class__.__name__}: Unsupported field kind {self.args[0] if self.args else ''}"
+        )
 
 
 class UnsupportedAMQPFieldException(ProtocolSyntaxError):
@@ -325,7 +335,9 @@ class ShortStringTooLong(AMQPError):
     """A short string (or table key) is longer than 255 bytes once UTF-8 encoded."""
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}: AMQP Short String can contain up to 255 bytes: {self.args[0] if self.args else ''!r}"
+        value = repr(self.args[0]) if self.args else "''"
+        # Bounded like pika's (%.300s): the offending string may be huge.
+        return f"{self.__class__.__name__}: AMQP Short String can contain up to 255 bytes: {value:.300}"
 
 
 class DuplicateGetOkCallback(ChannelError):
@@ -366,4 +378,3 @@ class FrameError(AMQPConnectionError, InvalidFrameError):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}: ({self.reply_code}) {self.reply_text}"
-
