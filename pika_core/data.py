@@ -302,14 +302,38 @@ def _encoder_for(value: Any, key: Any) -> _Encoder:
     )
 
 
+_KEY_CACHE: dict[Any, bytes] = {}
+_KEY_CACHE_MAX = 1024
+
+
 def _encode_entries(parts: list[bytes], table: Any, depth: int) -> None:
-    """Append the encoded key/value pairs of a table (without its length)."""
+    """Append the encoded key/value pairs of a table (without its length).
+
+    Encoded str keys are remembered (a bounded cache) and str values are encoded inline:
+    headers are on the publish path.
+    """
     if table.__class__ is not dict and not isinstance(table, Mapping):
         raise TypeError(f"a field table must be a dict, not {type(table).__name__}")
+    append = parts.append
+    key_cache = _KEY_CACHE
     for key, value in table.items():
-        parts.append(_key_bytes(key))
-        encoder = _ENCODERS.get(value.__class__) or _encoder_for(value, key)
-        encoder(parts, value, key, depth)
+        encoded_key = key_cache.get(key) if key.__class__ is str else None
+        if encoded_key is None:
+            encoded_key = _key_bytes(key)
+            if key.__class__ is str:
+                if len(key_cache) >= _KEY_CACHE_MAX:
+                    key_cache.clear()
+                key_cache[key] = encoded_key
+        append(encoded_key)
+        if value.__class__ is str:
+            raw = value.encode("utf-8", "surrogateescape")
+            if len(raw) > _U32_MAX:
+                raise ValueError(f"field {key!r}: a string can hold at most 4 GiB - 1 bytes")
+            append(_TAG_U32.pack(83, len(raw)))  # 'S'
+            append(raw)
+        else:
+            encoder = _ENCODERS.get(value.__class__) or _encoder_for(value, key)
+            encoder(parts, value, key, depth)
 
 
 def table_bytes(table: Mapping[str, Any] | None) -> bytes:
@@ -443,19 +467,59 @@ def _read_array(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, in
     return items, stop
 
 
+_TAG_S = ord("S")
+_TAG_I = ord("I")
+_TAG_T_BOOL = ord("t")
+_TAG_L = ord("l")
+_I32 = struct.Struct(">i")
+_I64 = struct.Struct(">q")
+
+
 def _read_entries(buf: Buffer, offset: int, end: int, depth: int) -> dict[str, Any]:
-    """Decode the key/value pairs in buf[offset:end]; they must end exactly at end."""
+    """Decode the key/value pairs in buf[offset:end]; they must end exactly at end.
+
+    The tags headers use most (S, I, t, l) are read inline: this loop is on the delivery path.
+    """
     table: dict[str, Any] = {}
+    u32 = _U32.unpack_from
     while offset < end:
         key_end = offset + 1 + buf[offset]
         if key_end >= end:
             raise _syntax("field table key or its type tag overruns the table")
         key = str(buf[offset + 1 : key_end], "utf-8", "surrogateescape")
         tag = buf[key_end]
-        reader = _READERS.get(tag)
-        if reader is None:
-            raise _syntax(f"unknown field type tag {chr(tag)!r} for table key {key!r}")
-        table[key], offset = reader(buf, key_end + 1, end, depth)
+        offset = key_end + 1
+        if tag == _TAG_S:
+            start = offset + 4
+            if start > end:
+                raise _syntax("long string length overruns its enclosing structure")
+            stop = start + u32(buf, offset)[0]
+            if stop > end:
+                raise _syntax(
+                    f"long string declares {stop - start} bytes but only {end - start} remain"
+                )
+            table[key] = str(buf[start:stop], "utf-8", "surrogateescape")
+            offset = stop
+        elif tag == _TAG_I:
+            if offset + 4 > end:
+                raise _syntax("field value of type 'I' overruns its table or array")
+            table[key] = _I32.unpack_from(buf, offset)[0]
+            offset += 4
+        elif tag == _TAG_T_BOOL:
+            if offset >= end:
+                raise _syntax("field value of type 't' overruns its table or array")
+            table[key] = buf[offset] != 0
+            offset += 1
+        elif tag == _TAG_L:
+            if offset + 8 > end:
+                raise _syntax("field value of type 'l' overruns its table or array")
+            table[key] = Long(_I64.unpack_from(buf, offset)[0])
+            offset += 8
+        else:
+            reader = _READERS.get(tag)
+            if reader is None:
+                raise _syntax(f"unknown field type tag {chr(tag)!r} for table key {key!r}")
+            table[key], offset = reader(buf, offset, end, depth)
     return table
 
 
@@ -487,13 +551,35 @@ _READERS: dict[int, _Reader] = {
 }
 
 
+_TABLE_CACHE: dict[bytes, dict[str, Any]] = {}
+_TABLE_CACHE_MAX = 512
+_SCALARS = frozenset((str, int, Long, bool, float, bytes, Decimal, datetime, type(None)))
+
+
 def read_table(buf: Buffer, offset: int, end: int) -> tuple[dict[str, Any], int]:
-    """Decode a length-prefixed table at offset that must fit before end (used by spec)."""
+    """Decode a length-prefixed table at offset that must fit before end (used by spec).
+
+    Messages of one stream often carry the same headers table, byte for byte; tables whose
+    values are all immutable scalars are remembered by their bytes (a bounded cache) and
+    handed out as fresh shallow copies, so the application may still change its dict.
+    """
     try:
         start, stop = _read_span(buf, offset, end, "field table")
-        return _read_entries(buf, start, stop, 0), stop
+        raw = bytes(buf[start:stop])
+        cached = _TABLE_CACHE.get(raw)
+        if cached is not None:
+            return cached.copy(), stop
+        table = _read_entries(buf, start, stop, 0)
     except (struct.error, IndexError) as exc:
         raise _syntax(f"field table is truncated: {exc}") from None
+    scalars = _SCALARS
+    for value in table.values():
+        if value.__class__ not in scalars:
+            return table, stop
+    if len(_TABLE_CACHE) >= _TABLE_CACHE_MAX:
+        _TABLE_CACHE.clear()
+    _TABLE_CACHE[raw] = table.copy()
+    return table, stop
 
 
 def decode_table(encoded: Buffer, offset: int) -> tuple[dict[str, Any], int]:

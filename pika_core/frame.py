@@ -302,7 +302,16 @@ class FrameReader:
     ``max_frame_size_cap``).
     """
 
-    __slots__ = ("_at_start", "_cap", "_chunks", "_frame_max", "_have", "_max_payload", "_need")
+    __slots__ = (
+        "_at_start",
+        "_cap",
+        "_chunks",
+        "_frame_max",
+        "_have",
+        "_max_payload",
+        "_need",
+        "pending_error",
+    )
 
     def __init__(self, max_frame_size_cap: int = DEFAULT_MAX_FRAME_SIZE_CAP) -> None:
         if max_frame_size_cap < _FRAME_MIN_SIZE:
@@ -317,6 +326,8 @@ class FrameReader:
         self._frame_max: int | None = None
         self._max_payload = _FRAME_MIN_SIZE - 8
         self._at_start = True
+        #: An error found after good frames in the same feed; raised by the next feed().
+        self.pending_error: FrameError | None = None
 
     @property
     def frame_max(self) -> int | None:
@@ -354,6 +365,8 @@ class FrameReader:
         byte, an unknown frame type or a heartbeat off channel 0, and IncompatibleProtocolError
         when the server answers our protocol header with its own (it refused AMQP 0-9-1).
         """
+        if self.pending_error is not None:
+            raise self.pending_error
         if self._have:
             if type(data) is not bytes:
                 data = bytes(data)
@@ -379,21 +392,34 @@ class FrameReader:
         max_payload = self._max_payload
         length = len(data)
         offset = 0
+        error: FrameError | None = None
         while length - offset >= 7:
             frame_type, channel, size = unpack_from(data, offset)
             if (frame_type > 3 or not frame_type) and (frame_type != _FRAME_HEARTBEAT or channel):
-                raise _bad_type(frame_type, channel)
+                error = _bad_type(frame_type, channel)
+                break
             if size > max_payload:
-                raise _oversize(
+                error = _oversize(
                     frame_type, channel, size, max_payload + 8, self._frame_max is not None
                 )
+                break
             end = offset + 7 + size
             if end >= length:
                 break
             if data[end] != _FRAME_END:
-                raise _bad_end(frame_type, channel, size, data[end])
+                error = _bad_end(frame_type, channel, size, data[end])
+                break
             append((frame_type, channel, data[offset + 7 : end]))
             offset = end + 1
+        if error is not None:
+            # The good frames before the bad one still count (a confirm or a close may be
+            # among them): hand them out now and raise on the next call.
+            self._chunks = []
+            self._have = 0
+            if not frames:
+                raise error
+            self.pending_error = error
+            return frames
 
         rest = length - offset
         if rest:

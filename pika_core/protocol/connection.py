@@ -331,9 +331,12 @@ class ConnectionProtocol:
         events: list[ev.Event] = []
         self._events = events
         try:
-            frames = self._reader.feed(data)
+            reader = self._reader
+            frames = reader.feed(data)
             self.frames_received += len(frames)
             self._process(frames)
+            if reader.pending_error is not None and self._state < STATE_CLOSED:
+                raise reader.pending_error
         except FrameError as exc:
             self._fail(exc)
         except IncompatibleProtocolError as exc:

@@ -575,3 +575,16 @@ def test_publish_cache_key_and_bound() -> None:
 def test_publish_accepts_bytearray_and_memoryview_bodies() -> None:
     for body in (bytearray(b"abc"), memoryview(b"abc")):
         assert reassemble(encode_publish(1, "", "q", body, None, False, 131072))[1] == b"abc"  # type: ignore[arg-type]
+
+
+def test_good_frames_before_a_bad_one_are_returned_and_the_error_follows() -> None:
+    reader = frame.FrameReader()
+    good = frame.HEARTBEAT_FRAME
+    bad = good[:-1] + b"\x00"  # wrong frame-end byte
+    frames = reader.feed(good + good + bad)
+    assert frames == [(8, 0, b""), (8, 0, b"")]
+    assert isinstance(reader.pending_error, FrameError)
+    assert reader.pending_error.reply_code == 501
+    with pytest.raises(FrameError) as caught:
+        reader.feed(good)
+    assert caught.value.reply_code == 501

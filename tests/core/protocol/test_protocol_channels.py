@@ -13,6 +13,7 @@ from fake_amqp_server import (
     method_frame,
     opened,
     parse_client,
+    raw_frame,
 )
 
 from pika_core import exceptions, spec
@@ -503,3 +504,20 @@ def test_broker_close() -> None:
     assert [m.NAME for m in result[1].pending] == ["Queue.Declare"]
     assert server.send_method(1, spec.Channel.OpenOk()) == []  # ignored after the end
     assert server.protocol.tick(10**9) == []
+
+
+def test_a_confirm_read_together_with_a_bad_frame_is_still_reported() -> None:
+    server = opened()
+    proto = server.protocol
+    proto.rpc(1, spec.Confirm.Select())
+    server.take()
+    server.send_method(1, spec.Confirm.SelectOk())
+    assert proto.publish(1, "", "q", b"m") == 1
+    server.take()
+    bad_end = raw_frame(8, 0, b"", end=0x00)
+    result = server.send(method_frame(1, spec.Basic.Ack(1, False)) + bad_end)
+    assert isinstance(result[0], events.Confirmation)
+    assert result[0].method.delivery_tag == 1
+    assert isinstance(result[-1], events.ConnectionClosed)
+    assert result[-1].exception.reply_code == 501
+    assert server.close_codes()[0] == 501
