@@ -1,0 +1,740 @@
+"""BlockingChannel: pika's blocking channel API; each call waits in the caller's thread.
+
+Deliveries, returns and broker cancels that arrive during any call are queued on the channel
+and handed to user callbacks only from ``process_data_events``, ``start_consuming``,
+``consume`` and ``sleep``. A channel the broker closes raises ChannelClosedByBroker from the
+blocking call in progress (or the next one).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+import uuid
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generator,
+    Tuple,
+)
+
+from pika_core import exceptions, frame, hooks, spec
+from pika_core.blocking.confirms import ConfirmState, PublishHandle, ReturnedMessage
+from pika_core.blocking.consumers import (
+    CANCELLED,
+    CANCELLED_BY_BROKER,
+    TEARING_DOWN,
+    Consumer,
+    GeneratorState,
+)
+from pika_core.blocking.topology import TopologyMethods
+
+if TYPE_CHECKING:
+    from pika_core.blocking.connection import BlockingConnection
+
+__all__ = ["BlockingChannel"]
+
+LOGGER = logging.getLogger("pika_core.adapters.blocking_connection")
+
+# Kinds of queued channel events.
+_DELIVER = 0
+_CANCEL = 1
+_RETURN = 2
+
+Message = Tuple[Any, Any, Any]
+OptionalMessage = Tuple[Any, Any, Any]
+
+
+def _require_str(value: Any, name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}: {value!r}")
+
+
+class BlockingChannel(TopologyMethods):
+    """A channel of a BlockingConnection (pika's ``BlockingChannel``); create it with
+    ``connection.channel()``."""
+
+    def __init__(self, connection: BlockingConnection, channel_number: int) -> None:
+        self._connection = connection
+        self._number = channel_number
+        self._lock = connection._pump_lock()
+        self._protocol = connection._protocol
+        self._opened = False
+        self._closing = False
+        self._close_reason: BaseException | None = None
+        self._reply: Any = None
+        self._consumers: dict[str, Consumer] = {}
+        self._generator: GeneratorState | None = None
+        self._pending: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._confirm: ConfirmState | None = None
+        self._cancel_callbacks: list[Callable[..., Any]] = []
+        self._return_callbacks: list[Callable[..., Any]] = []
+        # Message hooks resolved when the channel opens (pika_core.hooks); None: no plugin.
+        self._hooks: Any = None
+
+    def __int__(self) -> int:
+        return self._number
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<BlockingChannel number={self._number} {state} conn={self._connection!r}>"
+
+    def __enter__(self) -> BlockingChannel:  # noqa: PYI034 - Self needs typing_extensions on 3.8
+        return self
+
+    def __exit__(self, exc_type: object, value: object, traceback: object) -> None:
+        if self.is_open:
+            self.close()
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def channel_number(self) -> int:
+        """The channel's number on its connection."""
+        return self._number
+
+    @property
+    def connection(self) -> BlockingConnection:
+        """The BlockingConnection this channel belongs to."""
+        return self._connection
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the channel is closed (by either side or with its connection)."""
+        return self._close_reason is not None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the channel is open."""
+        return self._opened and self._close_reason is None and not self._closing
+
+    @property
+    def consumer_tags(self) -> list[str]:
+        """The tags of the channel's active consumers."""
+        return list(self._consumers)
+
+    # -- events from the connection (no user code runs here) -----------------------------------
+
+    def _on_opened(self) -> None:
+        self._opened = True
+        hooks.channel_opened(self)
+        self._hooks = hooks.MessageHooks.for_channel(self)
+
+    def _on_closed(self, reason: BaseException) -> None:
+        if self._close_reason is not None:
+            return
+        self._close_reason = reason
+        LOGGER.debug("channel %s closed: %r", self._number, reason)
+        if self._confirm is not None:
+            failed = self._confirm.fail_all(reason)
+            message_hooks = self._hooks
+            if message_hooks is not None:
+                for handle in failed:
+                    message_hooks.on_confirm(handle.sequence_number, "failed", reason)
+        if self._opened:
+            hooks.channel_closed(self, reason)
+        self._consumers.clear()
+        self._pending.clear()
+        if self._generator is not None and not isinstance(reason, exceptions.ChannelClosedByBroker):
+            self._generator = None
+
+    def _on_delivery(self, method: Any, properties: Any, body: bytes) -> None:
+        consumer = self._consumers.get(method.consumer_tag)
+        if consumer is None:
+            LOGGER.warning("delivery for unknown consumer %r: rejected", method.consumer_tag)
+            with self._lock:
+                self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            return
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            context = message_hooks.on_delivery(method, properties, body)
+            if context.dropped:
+                if not consumer.auto_ack:
+                    with self._lock:
+                        self._protocol.basic_reject(
+                            self._number, method.delivery_tag, context.requeue
+                        )
+                return
+            properties, body = context.properties, context.body
+        sink = consumer.sink
+        if sink is not None:
+            sink.append((method, properties, body))
+            self._connection._wakeup = True
+            return
+        pending = self._pending
+        if not pending:
+            self._connection._pending_channels[self._number] = self
+        pending.append((_DELIVER, consumer, method, properties, body))
+
+    def _queue_event(self, event: tuple[Any, ...]) -> None:
+        if not self._pending:
+            self._connection._pending_channels[self._number] = self
+        self._pending.append(event)
+
+    def _on_returned(self, method: Any, properties: Any, body: bytes) -> None:
+        LOGGER.warning(
+            "Published message was returned: channel=%s reply=%s %s exchange=%r routing_key=%r",
+            self._number,
+            method.reply_code,
+            method.reply_text,
+            method.exchange,
+            method.routing_key,
+        )
+        if self._confirm is not None:
+            handle = self._confirm.on_return(method, properties, body)
+            if handle is not None:
+                handle.properties = properties
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            context = message_hooks.on_return(method, properties, body)
+            if context.dropped:
+                return
+            properties, body = context.properties, context.body
+        if self._return_callbacks:
+            self._queue_event((_RETURN, method, properties, body))
+
+    def _on_confirmation(self, method: Any) -> None:
+        if self._confirm is not None:
+            settled = self._confirm.on_confirm(method)
+            message_hooks = self._hooks
+            if message_hooks is not None:
+                for handle in settled:
+                    message_hooks.on_confirm(handle.sequence_number, handle.outcome)
+
+    def _on_consumer_cancelled(self, consumer_tag: str) -> None:
+        consumer = self._consumers.get(consumer_tag)
+        if consumer is None:
+            return
+        if consumer.state != TEARING_DOWN:
+            consumer.state = CANCELLED_BY_BROKER
+        if consumer.sink is not None:
+            consumer.sink.append(CANCELLED)
+            self._connection._wakeup = True
+        else:
+            self._queue_event((_CANCEL, consumer_tag))
+
+    def _dispatch_events(self) -> None:
+        """Run the queued consumer, return and cancel callbacks (from the dispatch loop)."""
+        connection = self._connection
+        try:
+            while self._pending:
+                event = self._pending.popleft()
+                kind = event[0]
+                if kind == _DELIVER:
+                    consumer = event[1]
+                    consumer.callback(self, event[2], event[3], event[4])
+                    if connection._ack_dirty:
+                        connection._flush_acks()
+                elif kind == _CANCEL:
+                    tag = event[1]
+                    self._consumers.pop(tag, None)
+                    method_frame = frame.Method(self._number, spec.Basic.Cancel(consumer_tag=tag))
+                    for callback in list(self._cancel_callbacks):
+                        callback(method_frame)
+                else:
+                    for callback in list(self._return_callbacks):
+                        callback(self, event[1], event[2], event[3])
+        finally:
+            if self._pending:
+                connection._pending_channels[self._number] = self
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def _raise_if_not_open(self) -> None:
+        if not self.is_open:
+            reason = self._close_reason
+            unreported = self._connection._unreported.pop(self._number, None)
+            if isinstance(reason, exceptions.ChannelClosedByBroker) and unreported is not None:
+                raise reason
+            raise exceptions.ChannelWrongStateError("Channel is closed.")
+
+    def _wait(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Pump until ``done()``; raise if this channel or the connection closes meanwhile."""
+        result = self._connection._wait(lambda: done() or self._close_reason is not None, timeout)
+        if self._close_reason is not None and not done():
+            self._raise_closed()
+        return result
+
+    def _raise_closed(self) -> None:
+        reason = self._close_reason
+        if isinstance(reason, exceptions.ChannelClosedByBroker):
+            self._connection._unreported.pop(self._number, None)
+            raise reason
+        if isinstance(reason, exceptions.ChannelClosedByClient):
+            raise exceptions.ChannelWrongStateError("Channel is closed.")
+        assert reason is not None
+        raise reason
+
+    def _rpc(self, method: Any) -> Any:
+        """Send a synchronous method and wait for its reply; return the reply method."""
+        self._raise_if_not_open()
+        self._reply = None
+        with self._lock:
+            self._protocol.rpc(self._number, method)
+        self._wait(lambda: self._reply is not None and self._reply.request is method)
+        return self._reply
+
+    def _rpc_frame(self, method: Any) -> Any:
+        """An RPC whose reply pika returns as a frame.Method."""
+        return frame.Method(self._number, self._rpc(method).method)
+
+    def _process_data_events(self, time_limit: float | None) -> None:
+        """process_data_events that raises ChannelClosedByBroker for this channel first."""
+        try:
+            self._connection._process_data_events(time_limit)
+        finally:
+            reason = self._close_reason
+            if (
+                isinstance(reason, exceptions.ChannelClosedByBroker)
+                and self._connection._unreported.pop(self._number, None) is not None
+            ):
+                raise reason
+        self._connection._raise_unreported()
+
+    # -- channel -------------------------------------------------------------------------------
+
+    def close(self, reply_code: int = 0, reply_text: str = "Normal shutdown") -> None:
+        """Cancel the consumers, then close the channel."""
+        LOGGER.debug("Channel.close(%s, %s)", reply_code, reply_text)
+        self._raise_if_not_open()
+        try:
+            self._cancel_all_consumers()
+            with self._lock:
+                self._protocol.close_channel(self._number, reply_code, reply_text)
+            self._closing = True
+            self._connection._wait(lambda: self._close_reason is not None)
+            if isinstance(self._close_reason, exceptions.ChannelClosedByBroker):
+                self._raise_closed()
+        finally:
+            self._closing = False
+            if self._close_reason is None:
+                self._on_closed(exceptions.ChannelClosedByClient(reply_code, reply_text))
+
+    def flow(self, active: bool) -> bool:
+        """Channel.Flow (RabbitMQ refuses active=False); return the broker's ``active``."""
+        return bool(self._rpc(spec.Channel.Flow(active=active)).method.active)
+
+    def add_on_cancel_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(method_frame)`` when the broker cancels a consumer (Basic.Cancel)."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._cancel_callbacks.append(callback)
+
+    def add_on_return_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(channel, method, properties, body)`` for each Basic.Return."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._return_callbacks.append(callback)
+
+    # -- consumers -----------------------------------------------------------------------------
+
+    def _new_consumer_tag(self) -> str:
+        return f"ctag{self._number}.{uuid.uuid4().hex}"
+
+    def basic_consume(
+        self,
+        queue: str,
+        on_message_callback: Callable[..., Any],
+        auto_ack: bool = False,
+        exclusive: bool = False,
+        consumer_tag: str | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> str:
+        """Start a consumer; ``on_message_callback(channel, method, properties, body)`` runs
+        from start_consuming/process_data_events. Return the consumer tag."""
+        _require_str(queue, "queue")
+        if not callable(on_message_callback):
+            raise TypeError("on_message_callback must be callable")
+        return self._basic_consume(
+            queue, auto_ack, exclusive, consumer_tag, arguments, on_message_callback, None
+        )
+
+    def _basic_consume(
+        self,
+        queue: str,
+        auto_ack: bool,
+        exclusive: bool,
+        consumer_tag: str | None,
+        arguments: dict[str, Any] | None,
+        callback: Callable[..., Any] | None,
+        sink: collections.deque[Message] | None,
+    ) -> str:
+        self._raise_if_not_open()
+        if not consumer_tag:
+            consumer_tag = self._new_consumer_tag()
+        if consumer_tag in self._consumers:
+            raise exceptions.DuplicateConsumerTag(consumer_tag)
+        self._consumers[consumer_tag] = Consumer(consumer_tag, callback, auto_ack, sink)
+        method = spec.Basic.Consume(
+            queue=queue,
+            consumer_tag=consumer_tag,
+            no_ack=auto_ack,
+            exclusive=exclusive,
+            arguments=arguments,
+        )
+        try:
+            self._rpc(method)
+        except BaseException:
+            self._consumers.pop(consumer_tag, None)
+            raise
+        return consumer_tag
+
+    def _take_pending(self, consumer_tag: str) -> list[Message]:
+        """Remove the queued deliveries (and a queued cancel) of one consumer; return them."""
+        kept: collections.deque[tuple[Any, ...]] = collections.deque()
+        taken: list[Message] = []
+        for event in self._pending:
+            if event[0] == _DELIVER and event[1].consumer_tag == consumer_tag:
+                taken.append((event[2], event[3], event[4]))
+            elif not (event[0] == _CANCEL and event[1] == consumer_tag):
+                kept.append(event)
+        self._pending = kept
+        if not kept:
+            self._connection._pending_channels.pop(self._number, None)
+        return taken
+
+    def basic_cancel(self, consumer_tag: str) -> list[Message]:
+        """Cancel a consumer. Undelivered messages are rejected (requeued), or returned as a list
+        of (method, properties, body) for an auto_ack consumer."""
+        consumer = self._consumers.get(consumer_tag)
+        if consumer is None:
+            LOGGER.warning(
+                "User is attempting to cancel an unknown consumer=%s; already cancelled by "
+                "user or broker?",
+                consumer_tag,
+            )
+            return []
+        try:
+            auto_ack = consumer.auto_ack
+            broker_cancelled = consumer.state == CANCELLED_BY_BROKER
+            consumer.state = TEARING_DOWN
+            if not auto_ack:
+                for method, _props, _body in self._take_pending(consumer_tag):
+                    with self._lock:
+                        self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            if self.is_open and not broker_cancelled:
+                self._rpc(spec.Basic.Cancel(consumer_tag=consumer_tag))
+            if auto_ack:
+                return self._take_pending(consumer_tag)
+            for method, _props, _body in self._take_pending(consumer_tag):
+                with self._lock:
+                    self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            return []
+        finally:
+            self._consumers.pop(consumer_tag, None)
+
+    def _cancel_all_consumers(self) -> None:
+        if self._consumers:
+            if self._generator is not None:
+                self.cancel()
+            for tag in list(self._consumers):
+                self.basic_cancel(tag)
+
+    def start_consuming(self) -> None:
+        """Process I/O and dispatch consumer callbacks until every consumer is cancelled."""
+        if self._connection._dispatch_depth:
+            raise exceptions.ReentrancyError(
+                "start_consuming may not be called from the scope of another "
+                "BlockingConnection or BlockingChannel callback"
+            )
+        self._raise_if_not_open()
+        while self._consumers:
+            self._process_data_events(None)
+
+    def stop_consuming(self, consumer_tag: str | None = None) -> None:
+        """Cancel one consumer (or all), which ends start_consuming."""
+        if consumer_tag:
+            self.basic_cancel(consumer_tag)
+        else:
+            self._cancel_all_consumers()
+
+    def consume(
+        self,
+        queue: str,
+        auto_ack: bool = False,
+        exclusive: bool = False,
+        arguments: dict[str, Any] | None = None,
+        inactivity_timeout: float | None = None,
+        consumer_tag: str | None = None,
+    ) -> Generator[OptionalMessage, None, None]:
+        """Yield (method, properties, body) per message; (None, None, None) after
+        ``inactivity_timeout`` s without one. Ends when the consumer is cancelled (by
+        ``cancel()`` or the broker). Calling it again with the same queue, auto_ack and
+        exclusive resumes the same consumer; different values raise ValueError."""
+        self._raise_if_not_open()
+        params = (queue, auto_ack, exclusive)
+        state = self._generator
+        if state is not None:
+            if params != state.params:
+                raise ValueError(
+                    f"Consume with different params not allowed on existing queue consumer "
+                    f"generator; previous params: {state.params!r}; new params: {params!r}"
+                )
+        else:
+            state = GeneratorState(params, consumer_tag or self._new_consumer_tag())
+            self._generator = state
+            try:
+                self._basic_consume(
+                    queue, auto_ack, exclusive, state.consumer_tag, arguments, None, state.pending
+                )
+            except BaseException:
+                self._generator = None
+                raise
+        connection = self._connection
+        pending = state.pending
+        while self._generator is state:
+            if pending:
+                message = pending.popleft()
+                if message is CANCELLED:
+                    self._generator = None
+                    self._consumers.pop(state.consumer_tag, None)
+                    break
+                yield message
+                if connection._ack_dirty:
+                    connection._flush_acks()
+                continue
+            if inactivity_timeout is None:
+                self._process_data_events(None)
+                continue
+            deadline = time.monotonic() + inactivity_timeout
+            delta = inactivity_timeout
+            while self._generator is state and not pending:
+                self._process_data_events(delta)
+                if self._generator is not state or pending:
+                    break
+                delta = deadline - time.monotonic()
+                if delta <= 0.0:
+                    yield (None, None, None)
+                    break
+
+    def get_waiting_message_count(self) -> int:
+        """How many messages consume() can yield without blocking."""
+        return self._generator.waiting() if self._generator is not None else 0
+
+    def cancel(self) -> int:
+        """Cancel the consume() generator's consumer, rejecting its waiting messages; return 0."""
+        state = self._generator
+        if state is None:
+            LOGGER.warning(
+                "cancel: queue consumer generator is inactive (already cancelled by client or "
+                "broker?)"
+            )
+            return 0
+        try:
+            _queue, auto_ack, _exclusive = state.params
+            if not auto_ack and self.is_open:
+                for _ in range(state.waiting()):
+                    method = state.pending.popleft()[0]
+                    with self._lock:
+                        self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            self.basic_cancel(state.consumer_tag)
+        finally:
+            self._generator = None
+        return 0
+
+    # -- acknowledgements ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._close_reason is not None or not self._opened:
+            self._raise_if_not_open()
+
+    def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
+        """Acknowledge one delivery (or all up to ``delivery_tag`` with multiple=True)."""
+        self._check_open()
+        with self._lock:
+            self._protocol.basic_ack(self._number, delivery_tag, multiple)
+        self._connection._after_ack()
+
+    def basic_nack(
+        self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
+    ) -> None:
+        """Reject one or more deliveries (RabbitMQ extension), requeueing them by default."""
+        self._check_open()
+        with self._lock:
+            self._protocol.basic_nack(self._number, delivery_tag, multiple, requeue)
+        self._connection._after_ack()
+
+    def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
+        """Reject one delivery, requeueing it by default."""
+        self._check_open()
+        with self._lock:
+            self._protocol.basic_reject(self._number, delivery_tag, requeue)
+        self._connection._after_ack()
+
+    def basic_get(self, queue: str, auto_ack: bool = False) -> OptionalMessage:
+        """Fetch one message: (Basic.GetOk, properties, body), or (None, None, None) if empty."""
+        _require_str(queue, "queue")
+        reply = self._rpc(spec.Basic.Get(queue=queue, no_ack=auto_ack))
+        method = reply.method
+        if method.NAME == "Basic.GetEmpty":
+            return None, None, None
+        properties, body = reply.properties, reply.body
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            context = message_hooks.on_delivery(method, properties, body)
+            if context.dropped:
+                if not auto_ack:
+                    with self._lock:
+                        self._protocol.basic_reject(
+                            self._number, method.delivery_tag, context.requeue
+                        )
+                return None, None, None
+            properties, body = context.properties, context.body
+        return method, properties, body
+
+    def basic_qos(
+        self, prefetch_size: int = 0, prefetch_count: int = 0, global_qos: bool = False
+    ) -> None:
+        """Limit unacknowledged deliveries (by count and/or size) per consumer or channel."""
+        self._rpc(
+            spec.Basic.Qos(
+                prefetch_size=prefetch_size, prefetch_count=prefetch_count, global_qos=global_qos
+            )
+        )
+
+    def basic_recover(self, requeue: bool = False) -> None:
+        """Ask the broker to redeliver every unacknowledged message of this channel."""
+        self._rpc(spec.Basic.Recover(requeue=requeue))
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def confirm_delivery(self, pipelined: bool = False, max_outstanding: int | None = None) -> None:
+        """Turn on publisher confirms.
+
+        By default (as in pika) each basic_publish then waits for its ack and raises
+        NackError or UnroutableError. With ``pipelined=True`` basic_publish returns a
+        PublishHandle at once and ``wait_for_confirms()`` waits for all of them; at most
+        ``max_outstanding`` publishes (None: no limit) are unconfirmed before a publish waits.
+        """
+        if max_outstanding is not None and max_outstanding < 1:
+            raise ValueError(f"max_outstanding must be None or at least 1, got {max_outstanding}")
+        if self._confirm is not None:
+            if (
+                pipelined == self._confirm.pipelined
+                and max_outstanding == self._confirm.max_outstanding
+            ):
+                LOGGER.error(
+                    "confirm_delivery: confirmation was already enabled on channel=%s",
+                    self._number,
+                )
+            self._confirm.pipelined = pipelined
+            self._confirm.max_outstanding = max_outstanding
+            return
+        self._rpc(spec.Confirm.Select())
+        self._confirm = ConfirmState(pipelined, max_outstanding)
+
+    def basic_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes | str,
+        properties: spec.BasicProperties | None = None,
+        mandatory: bool = False,
+    ) -> PublishHandle | None:
+        """Publish a message (a str body is sent UTF-8 encoded).
+
+        Without confirms it returns None at once. In pika's confirm mode it waits for the
+        broker and raises UnroutableError (returned with mandatory=True) or NackError. In
+        pipelined confirm mode it returns a PublishHandle at once.
+        """
+        if type(body) is bytes:
+            data: bytes = body
+        elif isinstance(body, str):
+            data = body.encode("utf-8")
+        elif isinstance(body, (bytearray, memoryview)):
+            data = bytes(body)
+        else:
+            raise TypeError(f"body must be bytes or str, got {type(body).__name__}")
+        if self._close_reason is not None or not self._opened:
+            self._raise_if_not_open()
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            context = message_hooks.before_publish(
+                exchange, routing_key, data, properties, mandatory
+            )
+            if context.dropped:
+                return None
+            exchange, routing_key, data = context.exchange, context.routing_key, context.body
+            properties, mandatory = context.properties, context.mandatory
+        confirm = self._confirm
+        if confirm is None:
+            with self._lock:
+                self._protocol.publish(
+                    self._number, exchange, routing_key, data, properties, mandatory
+                )
+            self._connection._after_publish(len(data))
+            return None
+        if confirm.max_outstanding is not None and len(confirm) >= confirm.max_outstanding:
+            limit = confirm.max_outstanding
+            self._connection._flush_publishes()
+            self._wait(lambda: len(confirm) < limit)
+        with self._lock:
+            seq = self._protocol.publish(
+                self._number, exchange, routing_key, data, properties, mandatory
+            )
+        handle = PublishHandle(self, seq, exchange, routing_key, data, properties, mandatory)
+        confirm.track(handle)
+        if confirm.pipelined:
+            self._connection._after_publish(len(data))
+            return handle
+        self.wait_for_handle(handle, None)
+        error = handle.exception()
+        if error is None:
+            return None
+        if isinstance(error, exceptions.NackError):
+            LOGGER.warning(
+                "Message was Nack'ed by broker: channel=%s exchange=%s routing_key=%s",
+                self._number,
+                exchange,
+                routing_key,
+            )
+            returned = [ReturnedMessage(handle.method, handle.properties, handle.body)]
+            raise exceptions.NackError(returned if handle.method is not None else [])
+        if isinstance(error, exceptions.UnroutableError):
+            raise exceptions.UnroutableError(
+                [ReturnedMessage(handle.method, handle.properties, handle.body)]
+            )
+        raise error
+
+    def wait_for_handle(self, handle: PublishHandle, timeout: float | None) -> None:
+        """Pump I/O until ``handle`` is settled or ``timeout`` s passed (PublishHandle.result)."""
+        if handle.done():
+            return
+        self._connection._flush_publishes()
+        self._wait(handle.done, timeout)
+
+    def wait_for_confirms(self, timeout: float | None = None) -> bool:
+        """Wait until every pipelined publish is settled; True when none is left outstanding.
+
+        Raises NackError when any publish since the last call was nacked (``messages`` lists
+        every failed PublishHandle, returned ones included), UnroutableError when some were only
+        returned, or the error that closed the channel or connection. Returns False if
+        ``timeout`` s passed with publishes still outstanding (failures known so far are raised
+        first).
+        """
+        confirm = self._confirm
+        if confirm is None:
+            raise exceptions.ChannelWrongStateError(
+                "wait_for_confirms() needs confirm mode: call confirm_delivery(pipelined=True) first"
+            )
+        if self._close_reason is not None:
+            error = confirm.take_failures()
+            if error is not None:
+                raise error
+            self._raise_closed()
+        if len(confirm):
+            self._connection._flush_publishes()
+            self._wait(lambda: not len(confirm), timeout)
+        error = confirm.take_failures()
+        if error is not None:
+            raise error
+        if self._close_reason is not None:
+            self._raise_closed()
+        return not len(confirm)
+
+    @property
+    def outstanding_confirms(self) -> int:
+        """How many publishes wait for the broker's ack or nack."""
+        return len(self._confirm) if self._confirm is not None else 0

@@ -1,0 +1,255 @@
+"""The event pump: moves bytes between one socket and the sans-I/O protocol in the caller's thread.
+
+One ``turn(timeout)`` flushes what the protocol has queued (coalesced into one ``send``),
+waits with ``selectors`` for the socket, the wake-up socketpair or the timeout, reads everything
+available with ``recv_into`` into a large buffer, feeds it to the protocol and ticks heartbeats
+when their deadline has passed. The only other thread that may touch the socket is the heartbeat
+thread, and only for writing, under ``lock``; the lock also guards the protocol, whose outbound
+buffer both threads drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+from pika_core import exceptions
+
+__all__ = ["SocketPump"]
+
+LOGGER = logging.getLogger("pika_core.adapters.blocking_connection")
+
+#: Size of the receive buffer: big enough to take a burst of deliveries in one system call.
+RECV_SIZE = 256 * 1024
+#: A heartbeat frame (type 8, channel 0, size 0, frame end).
+HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_SOCK = 1
+_WAKE = 2
+
+
+class SocketPump:
+    """Socket I/O for one connection: flush, wait, read, feed, tick."""
+
+    def __init__(self, sock: socket.socket, protocol: Any) -> None:
+        self.sock = sock
+        self.protocol = protocol
+        #: Guards the protocol and the unsent tail; shared with the heartbeat thread.
+        self.lock = threading.Lock()
+        self._out = bytearray()
+        self._rbuf = bytearray(RECV_SIZE)
+        self._rview = memoryview(self._rbuf)
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ, _SOCK)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._want_write = False
+        #: Monotonic time of the last successful send (read by the heartbeat thread).
+        self.last_send = time.monotonic()
+        #: The first socket error a send met (the reading side turns it into connection_lost).
+        self.send_error: BaseException | None = None
+        self.closed = False
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush_locked(self) -> bool:
+        """Send what is pending (caller holds ``lock``); return True when nothing is left."""
+        data = self.protocol.data_to_send(time.monotonic())
+        out = self._out
+        if out:
+            if data:
+                out += data
+            payload: Any = out
+        elif data:
+            payload = data
+        else:
+            return True
+        if self.closed or self.send_error is not None:
+            return False
+        try:
+            sent = self.sock.send(payload)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            self.send_error = exc
+            return False
+        if sent:
+            self.last_send = time.monotonic()
+        if payload is out:
+            if sent:
+                del out[:sent]
+            return not out
+        if sent < len(payload):
+            out += memoryview(payload)[sent:]
+            return False
+        return True
+
+    def flush(self) -> bool:
+        """Take the lock and send what is pending; return True when all of it went out."""
+        with self.lock:
+            return self.flush_locked()
+
+    def send_heartbeat_if_idle(self, idle_for: float) -> None:
+        """Heartbeat thread: send pending data, or a heartbeat frame after ``idle_for`` s of silence."""
+        with self.lock:
+            if self.closed or self.send_error is not None:
+                return
+            self.flush_locked()
+            if self._out or time.monotonic() - self.last_send < idle_for:
+                return
+            try:
+                sent = self.sock.send(HEARTBEAT_FRAME)
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                self.send_error = exc
+                return
+            if sent:
+                self.last_send = time.monotonic()
+                if sent < len(HEARTBEAT_FRAME):
+                    self._out += HEARTBEAT_FRAME[sent:]
+
+    def out_size(self) -> int:
+        """How many bytes are waiting for the socket to accept them."""
+        return len(self._out)
+
+    # -- waiting and reading -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Interrupt a ``turn`` blocked in select (thread-safe)."""
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def turn(self, timeout: float | None) -> list[Any]:
+        """Flush, wait up to ``timeout`` s (None: no limit) for I/O, read and feed; return events."""
+        protocol = self.protocol
+        with self.lock:
+            self.flush_locked()
+            unsent = bool(self._out)
+        if self.send_error is not None:
+            return self._lost(self.send_error)
+        if unsent != self._want_write:
+            self._want_write = unsent
+            mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if unsent else 0)
+            self._selector.modify(self.sock, mask, _SOCK)
+        deadline = protocol.next_deadline()
+        now = time.monotonic()
+        if deadline is not None:
+            until = deadline - now
+            if until < 0:
+                until = 0.0
+            if timeout is None or until < timeout:
+                timeout = until
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        if self._tls and self.sock.pending():  # type: ignore[attr-defined]
+            timeout = 0.0
+        events: list[Any] = []
+        try:
+            ready = self._selector.select(timeout)
+        except InterruptedError:
+            ready = []
+        for key, mask in ready:
+            if key.data == _SOCK:
+                if mask & selectors.EVENT_READ:
+                    events += self._read()
+                if mask & selectors.EVENT_WRITE and not self.closed:
+                    with self.lock:
+                        self.flush_locked()
+            else:
+                self._drain_wake()
+        if self._tls and not self.closed and self.sock.pending():  # type: ignore[attr-defined]
+            events += self._read()
+        if self.closed:
+            return events
+        deadline = protocol.next_deadline()
+        if deadline is not None:
+            now = time.monotonic()
+            if now >= deadline:
+                with self.lock:
+                    events += protocol.tick(now)
+        if self.send_error is not None and not self.closed:
+            events += self._lost(self.send_error)
+        return events
+
+    def _read(self) -> list[Any]:
+        """Read everything the socket has and feed it; return the protocol's events."""
+        sock = self.sock
+        rbuf = self._rbuf
+        view = self._rview
+        feed = self.protocol.feed
+        events: list[Any] = []
+        while True:
+            try:
+                size = sock.recv_into(rbuf)
+            except _WOULD_BLOCK:
+                break
+            except OSError as exc:
+                return events + self._lost(exc)
+            if not size:
+                return events + self._lost(None)
+            with self.lock:
+                events += feed(view[:size], time.monotonic())
+            if size < RECV_SIZE and not self._tls:
+                break
+        return events
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _lost(self, exc: BaseException | None) -> list[Any]:
+        """The stream failed: tell the protocol (once) and return its terminal events."""
+        if self.closed:
+            return []
+        if exc is None:
+            error: BaseException = exceptions.StreamLostError(
+                "Transport indicated EOF: the broker or the network closed the connection"
+            )
+        elif isinstance(exc, exceptions.AMQPError):
+            error = exc
+        else:
+            error = exceptions.StreamLostError(f"Stream connection lost: {exc!r}")
+        with self.lock:
+            events: list[Any] = self.protocol.connection_lost(error, time.monotonic())
+        self.close_socket()
+        return events
+
+    def lose(self, error: BaseException) -> list[Any]:
+        """End the connection from this side with ``error`` (blocked-connection timeout)."""
+        return self._lost(error)
+
+    def close_socket(self) -> None:
+        """Flush a final close frame if possible and release the socket and the selector."""
+        with self.lock:
+            if self.closed:
+                return
+            if self.send_error is None:
+                try:
+                    self.flush_locked()
+                except (OSError, ValueError) as exc:  # the socket is going away regardless
+                    LOGGER.debug("final flush failed: %r", exc)
+            self.closed = True
+        try:
+            self._selector.close()
+        except (OSError, ValueError) as exc:
+            LOGGER.debug("closing the selector failed: %r", exc)
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            try:
+                sock.close()
+            except OSError:
+                pass
