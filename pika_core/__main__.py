@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, Optional, Sequence, TextIO
 
 from pika_core._version import __version__
+from pika_core.demo import add_subcommand as add_demo_subcommand
 from pika_core.plugins import PikaPluginManager, PluginInfo, get_plugin_manager
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def build_parser(manager: PikaPluginManager | None = None) -> argparse.ArgumentP
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
     plugins.set_defaults(handler=_plugins_command(manager))
+    add_demo_subcommand(subparsers)
 
     builtins = dict(subparsers.choices)
     manager.call_each("pika_add_cli_commands", subparsers=subparsers)

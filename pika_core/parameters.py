@@ -152,6 +152,7 @@ class Parameters:
         "_credentials",
         "_frame_max",
         "_heartbeat",
+        "_heartbeat_thread",
         "_host",
         "_locale",
         "_port",
@@ -186,7 +187,7 @@ class Parameters:
     DEFAULT_TCP_OPTIONS: dict[str, int] | None = None
 
     #: Keyword-only options beyond pika's, name -> default (see the class docstring).
-    _EXTRA_OPTIONS: ClassVar[Mapping[str, Any]] = {}
+    _EXTRA_OPTIONS: ClassVar[Mapping[str, Any]] = {"heartbeat_thread": True}
 
     def __init__(self) -> None:
         self.blocked_connection_timeout = self.DEFAULT_BLOCKED_CONNECTION_TIMEOUT
@@ -451,6 +452,21 @@ class Parameters:
         self._virtual_host = _require_shortstr(value, "virtual_host")
 
     @property
+    def heartbeat_thread(self) -> bool:
+        """Whether BlockingConnection may send heartbeats from a timer thread (pika-core only).
+
+        On (the default), a consumer callback that runs longer than the heartbeat timeout
+        keeps its connection; off, no thread is started and pika's behaviour applies.
+        """
+        return self._heartbeat_thread
+
+    @heartbeat_thread.setter
+    def heartbeat_thread(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"heartbeat_thread must be True or False, got {_type_name(value)}")
+        self._heartbeat_thread = value
+
+    @property
     def tcp_options(self) -> dict[str, int] | None:
         """Socket options: TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT."""
         return self._tcp_options
@@ -629,6 +645,19 @@ def _set_seconds(attribute: str) -> UrlOptionParser:
     return parse
 
 
+def _set_flag(attribute: str) -> UrlOptionParser:
+    def parse(params: URLParameters, name: str, text: str) -> None:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            setattr(params, attribute, True)
+        elif lowered in ("0", "false", "no", "off"):
+            setattr(params, attribute, False)
+        else:
+            raise ValueError(f"URL query option {name} must be true or false, got {text!r}")
+
+    return parse
+
+
 def _set_literal(attribute: str) -> UrlOptionParser:
     def parse(params: URLParameters, name: str, text: str) -> None:
         setattr(params, attribute, _parse_literal(text, name))
@@ -748,6 +777,7 @@ class URLParameters(Parameters):
         "connection_attempts": _set_int("connection_attempts"),
         "frame_max": _set_int("frame_max"),
         "heartbeat": _set_int("heartbeat"),
+        "heartbeat_thread": _set_flag("heartbeat_thread"),
         "locale": _set_locale,
         "retry_delay": _set_seconds("retry_delay"),
         "socket_timeout": _set_seconds("socket_timeout"),

@@ -524,15 +524,23 @@ class BlockingChannel(TopologyMethods):
             return 0
         try:
             _queue, auto_ack, _exclusive = state.params
-            if not auto_ack and self.is_open:
-                for _ in range(state.waiting()):
-                    method = state.pending.popleft()[0]
-                    with self._lock:
-                        self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            self._reject_waiting(state, auto_ack)
             self.basic_cancel(state.consumer_tag)
+            # Deliveries that crossed the basic.cancel on the wire are waiting too.
+            self._reject_waiting(state, auto_ack)
         finally:
             self._generator = None
         return 0
+
+    def _reject_waiting(self, state: Any, auto_ack: bool) -> None:
+        """Requeue what the consume() generator holds (auto_ack messages are already settled)."""
+        if auto_ack or not self.is_open:
+            state.pending.clear()
+            return
+        while state.pending:
+            method = state.pending.popleft()[0]
+            with self._lock:
+                self._protocol.basic_reject(self._number, method.delivery_tag, True)
 
     # -- acknowledgements ----------------------------------------------------------------------
 

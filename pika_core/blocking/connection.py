@@ -552,12 +552,14 @@ class BlockingConnection:
         else:
             deadline = time.monotonic() + time_limit
             while True:
-                left = deadline - time.monotonic()
+                # With callbacks already waiting, only pick up what has arrived: never block.
+                ready = (allowed and self._has_dispatchable()) or self._wakeup
+                left = 0.0 if ready else deadline - time.monotonic()
                 self._turn(left if left > 0 else 0.0)
                 if self._close_error is not None:
                     self._raise_if_closed()
                     return
-                if (allowed and self._has_dispatchable()) or self._wakeup:
+                if ready or (allowed and self._has_dispatchable()) or self._wakeup:
                     break
                 if time.monotonic() >= deadline:
                     break

@@ -776,3 +776,16 @@ def test_redacted_url() -> None:
     assert SECRET not in params.redacted_url()
     external = ConnectionParameters("::1", 5, "v", ExternalCredentials())
     assert external.redacted_url() == "amqp://[::1]:5/v"
+
+
+def test_heartbeat_thread_defaults_on_and_is_validated() -> None:
+    from pika_core.parameters import ConnectionParameters, URLParameters
+
+    assert ConnectionParameters().heartbeat_thread is True
+    assert ConnectionParameters(heartbeat_thread=False).heartbeat_thread is False
+    with pytest.raises(TypeError, match="heartbeat_thread"):
+        ConnectionParameters(heartbeat_thread="no")  # type: ignore[arg-type]
+    assert URLParameters("amqp://h/?heartbeat_thread=false").heartbeat_thread is False
+    assert URLParameters("amqp://h/?heartbeat_thread=on").heartbeat_thread is True
+    with pytest.raises(ValueError, match="heartbeat_thread"):
+        URLParameters("amqp://h/?heartbeat_thread=maybe")

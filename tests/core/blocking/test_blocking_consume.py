@@ -248,3 +248,45 @@ def test_prefetch_consume_many_with_multiple_acks(channel: BlockingChannel, queu
     channel.basic_consume(queue, on_message)
     channel.start_consuming()
     assert count[0] == total
+
+
+def test_process_data_events_returns_at_once_when_deliveries_are_already_read(
+    connection: BlockingConnection, channel: BlockingChannel, queue: str
+) -> None:
+    seen: list[bytes] = []
+    channel.basic_consume(queue, lambda ch, m, p, body: seen.append(body), auto_ack=True)
+    for i in range(5):
+        channel.basic_publish("", queue, f"m{i}".encode())
+    # Synchronous calls read deliveries off the socket without dispatching them.
+    deadline = time.monotonic() + 10
+    while not connection._has_dispatchable() and time.monotonic() < deadline:
+        channel.queue_declare(queue, passive=True)
+    assert connection._has_dispatchable()
+    assert not seen
+    started = time.monotonic()
+    connection.process_data_events(time_limit=5)
+    # Had it waited out its time limit with callbacks ready, this would take 5 s.
+    assert time.monotonic() - started < 2.5
+    assert seen
+
+
+def test_cancel_requeues_deliveries_that_crossed_the_cancel(
+    connection: BlockingConnection, channel: BlockingChannel, queue: str
+) -> None:
+    channel.basic_qos(prefetch_count=50)
+    for i in range(50):
+        channel.basic_publish("", queue, f"m{i}".encode())
+    for method, _props, _body in channel.consume(queue, inactivity_timeout=5):
+        assert method is not None
+        break  # leave the rest of the prefetched deliveries unconsumed
+    assert channel.cancel() == 0
+    # Everything but the one taken (unacked until the channel closes) goes back to the queue.
+    deadline = time.monotonic() + 10
+    count = -1
+    while time.monotonic() < deadline:
+        count = channel.queue_declare(queue, passive=True).method.message_count
+        if count == 49:
+            break
+        connection.sleep(0.1)
+    assert count == 49
+    assert channel.get_waiting_message_count() == 0
