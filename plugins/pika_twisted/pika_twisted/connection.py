@@ -1,0 +1,266 @@
+"""TwistedProtocolConnection: pika's Deferred-based connection as a twisted Protocol.
+
+Twisted makes the TCP (or TLS) connection, e.g. with ``ClientCreator`` or an endpoint, and
+hands this protocol the transport; underneath, ``_TwistedConnection`` is pika-core's callback
+API (``pika_core.connection.Connection``) with the reactor as its transport: reactor timers for
+heartbeats and the per-turn flush, ``transport.write`` for output, and the protocol registered
+as a streaming producer so that twisted's buffer limits reach the connection's back-pressure.
+The host, port and TLS settings of the parameters are not used: twisted connects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from twisted.internet import defer, error, protocol
+from twisted.internet.interfaces import IPushProducer
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from pika_core import exceptions
+from pika_core.channel import Channel
+from pika_core.connection import Connection
+from pika_core.parameters import Parameters
+
+from .channel import TwistedChannel
+
+__all__ = ["TwistedProtocolConnection"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _default_reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+class _TwistedConnection(Connection):
+    """pika-core's callback-API connection over a twisted transport and reactor."""
+
+    def __init__(
+        self,
+        parameters: Parameters | None,
+        on_open_callback: Callable[[Any], Any],
+        on_open_error_callback: Callable[[Any, BaseException], Any],
+        on_close_callback: Callable[[Any, BaseException], Any],
+        reactor: Any,
+    ) -> None:
+        self._reactor = reactor
+        self._transport: Any = None
+        self._closing_stream = False
+        super().__init__(
+            parameters=parameters,
+            on_open_callback=on_open_callback,
+            on_open_error_callback=on_open_error_callback,
+            on_close_callback=on_close_callback,
+            internal_connection_workflow=False,
+        )
+
+    @property
+    def ioloop(self) -> Any:
+        """The twisted reactor."""
+        return self._reactor
+
+    # --- Connection's transport interface ----------------------------------------------------
+
+    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self._reactor.callLater(delay, callback)
+
+    def _adapter_remove_timeout(self, timeout_id: Any) -> None:
+        if timeout_id.active():
+            timeout_id.cancel()
+
+    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
+        self._reactor.callFromThread(callback)
+
+    def _adapter_connect_stream(self) -> None:
+        raise NotImplementedError("twisted connects the stream: use ClientCreator or an endpoint")
+
+    def _adapter_disconnect_stream(self) -> None:
+        transport = self._transport
+        if transport is None or self._closing_stream:
+            return
+        self._closing_stream = True
+        # A registered producer would keep loseConnection() waiting: unregister first.
+        transport.unregisterProducer()
+        transport.loseConnection()
+
+    def _adapter_abort_stream(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        self._closing_stream = True
+        abort = getattr(transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            transport.loseConnection()
+
+    def _adapter_emit_data(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None:
+            transport.write(data)
+
+    # --- the stream, from the protocol -------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            try:
+                set_no_delay(True)
+            except OSError:  # pragma: no cover - not a TCP socket underneath
+                pass
+        self._on_stream_connected()
+
+    def connection_lost(self, reason: Failure) -> None:
+        self._transport = None
+        error_value: BaseException | None = None
+        if not self._closing_stream:
+            if isinstance(reason.value, error.ConnectionDone):
+                error_value = exceptions.StreamLostError("Transport indicated EOF")
+            else:
+                error_value = exceptions.StreamLostError(
+                    f"Stream connection lost: {reason.value!r}"
+                )
+            LOGGER.error("connection_lost: %r", error_value)
+        self._on_stream_terminated(error_value)
+
+
+@implementer(IPushProducer)
+class TwistedProtocolConnection(protocol.Protocol):
+    """pika's TwistedProtocolConnection: wait for ``ready``, then ask for channels.
+
+    ``ready`` fires with this object once the AMQP handshake is done (or fails with the
+    reason); ``closed`` fires with the closing exception (ConnectionClosedByClient after
+    ``close()``, ConnectionClosedByBroker, StreamLostError, ...) once the connection is gone.
+    """
+
+    def __init__(self, parameters: Parameters | None = None, custom_reactor: Any = None) -> None:
+        self.ready: defer.Deferred[Any] | None = defer.Deferred()
+        self.ready.addCallback(lambda _: self.connectionReady())
+        self.closed: defer.Deferred[Any] | None = defer.Deferred()
+        self._calls: set[defer.Deferred[Any]] = set()
+        self._impl = _TwistedConnection(
+            parameters,
+            self._on_connection_ready,
+            self._on_connection_failed,
+            self._on_connection_closed,
+            custom_reactor if custom_reactor is not None else _default_reactor(),
+        )
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} {self._impl!r}>"
+
+    # --- the application's API ---------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """The handshake completed and no close has started."""
+        return self._impl.is_open
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed for good."""
+        return self._impl.is_closed
+
+    @property
+    def connection(self) -> Connection:
+        """The callback-API connection underneath (params, server_properties, counters)."""
+        return self._impl
+
+    @property
+    def params(self) -> Parameters:
+        """The connection parameters."""
+        return self._impl.params
+
+    def channel(self, channel_number: int | None = None) -> defer.Deferred[Any]:
+        """Open a channel: a Deferred of a TwistedChannel, fired on channel.open-ok."""
+        d: defer.Deferred[Any] = defer.Deferred()
+        calls = self._calls
+
+        def on_open(channel: Channel) -> None:
+            if d in calls:
+                calls.discard(d)
+                d.callback(TwistedChannel(channel))
+
+        def on_close(_channel: Channel, reason: BaseException) -> None:
+            if d in calls:
+                calls.discard(d)
+                d.errback(reason)
+
+        try:
+            channel = self._impl.channel(channel_number, on_open)
+        except Exception:  # noqa: BLE001 - any failure becomes the failed Deferred
+            return defer.fail()
+        calls.add(d)
+        channel.add_on_close_callback(on_close)
+        return d
+
+    def close(
+        self, reply_code: int = 200, reply_text: str = "Normal shutdown"
+    ) -> defer.Deferred[Any] | None:
+        """Close the connection; returns ``closed`` (fired already if it was closed)."""
+        if not self._impl.is_closed and not self._impl.is_closing:
+            self._impl.close(reply_code, reply_text)
+        return self.closed
+
+    def connectionReady(self) -> Any:
+        """What ``ready`` fires with: this object (override to run something first)."""
+        return self
+
+    # --- IProtocol ---------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.registerProducer(self, True)
+        self._impl.connection_made(transport)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._impl._on_data_available(data)
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._impl.connection_lost(reason)
+        d, self.ready = self.ready, None
+        if d is not None:
+            d.errback(reason)
+
+    # --- IPushProducer: twisted's write buffer limits ----------------------------------------
+
+    def pauseProducing(self) -> None:
+        self._impl._on_writing_paused()
+
+    def resumeProducing(self) -> None:
+        self._impl._on_writing_resumed()
+
+    def stopProducing(self) -> None:
+        """The transport is going away; connectionLost follows."""
+
+    # --- from the callback-API connection ----------------------------------------------------
+
+    def _on_connection_ready(self, _connection: Connection) -> None:
+        d, self.ready = self.ready, None
+        if d is not None:
+            d.callback(None)
+
+    def _on_connection_failed(self, _connection: Connection, exc: BaseException) -> None:
+        d, self.ready = self.ready, None
+        if d is not None:
+            if not isinstance(exc, exceptions.AMQPConnectionError):
+                exc = exceptions.AMQPConnectionError(exc)
+            d.errback(exc)
+        self._fire_closed(exc)
+
+    def _on_connection_closed(self, _connection: Connection, exc: BaseException) -> None:
+        calls, self._calls = self._calls, set()
+        for d in calls:
+            d.errback(exc)
+        self._fire_closed(exc)
+
+    def _fire_closed(self, exc: BaseException) -> None:
+        d = self.closed
+        if d is not None and not d.called:
+            d.callback(exc)
