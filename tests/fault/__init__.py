@@ -1,0 +1,1 @@
+"""Fault-injection tests: a package so that its ``support`` never shadows tests/support."""
