@@ -1,0 +1,16 @@
+"""pika-core's SelectConnection, driven by the same callback-API code as pika's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.drivers import Client
+
+CLIENT = Client("pika-core-select", "pika-core SelectConnection", 11, "pika-core")
+
+
+def driver() -> Any:
+    import pika_core
+    from bench.drivers.pika_callback_api import CallbackDriver
+
+    return CallbackDriver(pika_core, "select_connection", "SelectConnection")
