@@ -7,6 +7,13 @@ from typing import Any, ClassVar, Union
 __all__ = ["AMQPObject", "Class", "Method", "Properties"]
 
 Buffer = Union[bytes, bytearray, memoryview]
+#: What the generated fast decoders read.
+Bytes = Union[bytes, bytearray]
+
+
+def _readable(encoded: Buffer) -> Bytes:
+    """The generated decoders call ``bytes.decode``: copy a memoryview into bytes."""
+    return encoded.tobytes() if isinstance(encoded, memoryview) else encoded
 
 
 class AMQPObject:
@@ -89,12 +96,13 @@ class Method(AMQPObject):
         raise NotImplementedError
 
     @staticmethod
-    def _unpack(buf: Buffer, offset: int, end: int) -> Any:
+    def _unpack(buf: Bytes, offset: int, end: int) -> Any:
         """Decode the arguments in buf[offset:end] into a new instance."""
         raise NotImplementedError
 
     def decode(self, encoded: Buffer, offset: int = 0) -> Method:
         """Decode the arguments in encoded[offset:] into this instance (pika's API)."""
+        encoded = _readable(encoded)
         self._copy_from(self._unpack(encoded, offset, len(encoded)))
         return self
 
@@ -111,11 +119,17 @@ class Properties(AMQPObject):
         raise NotImplementedError
 
     @staticmethod
-    def _unpack(buf: Buffer, offset: int, end: int) -> Any:
+    def _unpack(buf: Bytes, offset: int, end: int) -> Any:
         """Decode the property flags and values in buf[offset:end] into a new instance."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _unpack_generic(buf: Bytes, offset: int, end: int) -> Any:
+        """Like _unpack, for any flags word (the path of unusual ones)."""
         raise NotImplementedError
 
     def decode(self, encoded: Buffer, offset: int = 0) -> Properties:
         """Decode the flags and values in encoded[offset:] into this instance (pika's API)."""
+        encoded = _readable(encoded)
         self._copy_from(self._unpack(encoded, offset, len(encoded)))
         return self

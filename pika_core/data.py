@@ -48,6 +48,7 @@ from pika_core.exceptions import FrameError, ShortStringTooLong
 
 __all__ = [
     "MAX_DEPTH",
+    "Bytes",
     "Long",
     "decode_short_string",
     "decode_table",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 Buffer = Union[bytes, bytearray, memoryview]
+#: What the fast decoders read (``bytes.decode`` is needed; a memoryview is copied first).
+Bytes = Union[bytes, bytearray]
 
 #: Deepest nesting of tables and arrays accepted, both ways (the top-level table is depth 0).
 MAX_DEPTH = 32
@@ -111,7 +114,10 @@ _Encoder = Callable[[List[bytes], Any, Any, int], None]
 def shortstr_bytes(value: str | bytes) -> bytes:
     """Encode a short string with its length octet (the generated spec code calls this)."""
     if value.__class__ is str:
-        raw = value.encode("utf-8", "surrogateescape")
+        try:
+            raw = value.encode()
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape")
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
     elif isinstance(value, str):
@@ -306,10 +312,21 @@ _KEY_CACHE: dict[Any, bytes] = {}
 _KEY_CACHE_MAX = 1024
 
 
+def _cached_key(key: Any) -> bytes:
+    """Encode a table key, remembering str keys (a bounded cache)."""
+    encoded = _key_bytes(key)
+    if key.__class__ is str:
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[key] = encoded
+    return encoded
+
+
 def _encode_entries(parts: list[bytes], table: Any, depth: int) -> None:
     """Append the encoded key/value pairs of a table (without its length).
 
-    Encoded str keys are remembered (a bounded cache) and str values are encoded inline:
+    Encoded str keys are remembered (a bounded cache: only str keys are stored, and no other
+    key type compares equal to a str) and str and 32-bit int values are encoded inline:
     headers are on the publish path.
     """
     if table.__class__ is not dict and not isinstance(table, Mapping):
@@ -317,37 +334,70 @@ def _encode_entries(parts: list[bytes], table: Any, depth: int) -> None:
     append = parts.append
     key_cache = _KEY_CACHE
     for key, value in table.items():
-        encoded_key = key_cache.get(key) if key.__class__ is str else None
-        if encoded_key is None:
-            encoded_key = _key_bytes(key)
-            if key.__class__ is str:
-                if len(key_cache) >= _KEY_CACHE_MAX:
-                    key_cache.clear()
-                key_cache[key] = encoded_key
-        append(encoded_key)
-        if value.__class__ is str:
-            raw = value.encode("utf-8", "surrogateescape")
-            if len(raw) > _U32_MAX:
+        encoded_key = key_cache.get(key) or _cached_key(key)
+        kind = value.__class__
+        if kind is str:
+            try:
+                raw = value.encode()
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "surrogateescape")
+            size = len(raw)
+            if size > _U32_MAX:
                 raise ValueError(f"field {key!r}: a string can hold at most 4 GiB - 1 bytes")
-            append(_TAG_U32.pack(83, len(raw)))  # 'S'
+            append(encoded_key + _TAG_U32.pack(83, size))  # 'S'
             append(raw)
+        elif kind is int and _I32_MIN <= value <= _I32_MAX:
+            append(encoded_key + _TAG_I32.pack(73, value))  # 'I'
         else:
-            encoder = _ENCODERS.get(value.__class__) or _encoder_for(value, key)
+            append(encoded_key)
+            encoder = _ENCODERS.get(kind) or _encoder_for(value, key)
             encoder(parts, value, key, depth)
 
 
+# Encoded tables by content: (keys, values, value types) -> bytes. Only tables whose values
+# are all of a type in _FLAT_TYPES are remembered: for those, equal values of the same exact
+# type always encode to the same bytes (not so for float -0.0 == 0.0, or Decimal("1.0") ==
+# Decimal("1.00"), which are left out), and the key holds no mutable object.
+_ENCODED_TABLES: dict[tuple[tuple[Any, ...], tuple[Any, ...], tuple[type, ...]], bytes] = {}
+_ENCODED_TABLES_MAX = 256
+_FLAT_TYPES = frozenset((str, int, bool, bytes, Long, type(None)))
+
+
 def table_bytes(table: Mapping[str, Any] | None) -> bytes:
-    """Encode a field table with its 4-byte length; None and {} give an empty table."""
+    """Encode a field table with its 4-byte length; None and {} give an empty table.
+
+    A stream of publishes often repeats one headers table; flat tables (str, int, Long, bool,
+    bytes and None values) are remembered by content in a bounded cache, whose key is built by C
+    loops only.
+    """
     if not table:
         if table is None or isinstance(table, Mapping):
             return _EMPTY_TABLE
         raise TypeError(f"a field table must be a dict, not {type(table).__name__}")
-    parts: list[bytes] = []
+    if table.__class__ is dict:
+        values = tuple(table.values())
+        kinds = tuple(map(type, values))
+        if _FLAT_TYPES.issuperset(kinds):
+            content = (tuple(table), values, kinds)
+            encoded = _ENCODED_TABLES.get(content)
+            if encoded is None:
+                encoded = _table_bytes(table)
+                if len(_ENCODED_TABLES) >= _ENCODED_TABLES_MAX:
+                    _ENCODED_TABLES.clear()
+                _ENCODED_TABLES[content] = encoded
+            return encoded
+    return _table_bytes(table)
+
+
+def _table_bytes(table: Mapping[str, Any]) -> bytes:
+    """Encode a non-empty field table with its 4-byte length."""
+    parts: list[bytes] = [_EMPTY_TABLE]
     _encode_entries(parts, table, 0)
-    body = b"".join(parts)
-    if len(body) > _U32_MAX:
+    size = sum(map(len, parts)) - 4
+    if size > _U32_MAX:
         raise ValueError("a field table can hold at most 4 GiB - 1 bytes")
-    return _U32.pack(len(body)) + body
+    parts[0] = _U32.pack(size)
+    return b"".join(parts)
 
 
 def encode_table(pieces: list[bytes], table: Mapping[str, Any] | None) -> int:
@@ -378,7 +428,7 @@ def encode_short_string(pieces: list[bytes], value: str | bytes) -> int:
 # returns (value, new_offset) with new_offset <= end.
 # ---------------------------------------------------------------------------------------
 
-_Reader = Callable[[Buffer, int, int, int], Tuple[Any, int]]
+_Reader = Callable[[Bytes, int, int, int], Tuple[Any, int]]
 
 
 def _fixed_reader(fmt: str, tag: str, convert: Callable[[Any], Any] | None = None) -> _Reader:
@@ -388,7 +438,7 @@ def _fixed_reader(fmt: str, tag: str, convert: Callable[[Any], Any] | None = Non
 
     if convert is None:
 
-        def read(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+        def read(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
             stop = offset + size
             if stop > end:
                 raise _syntax(f"field value of type {tag!r} overruns its table or array")
@@ -397,7 +447,7 @@ def _fixed_reader(fmt: str, tag: str, convert: Callable[[Any], Any] | None = Non
     else:
         conv = convert
 
-        def read(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+        def read(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
             stop = offset + size
             if stop > end:
                 raise _syntax(f"field value of type {tag!r} overruns its table or array")
@@ -416,7 +466,7 @@ def _to_datetime(seconds: int) -> datetime:
 _DECIMAL = struct.Struct(">Bi")
 
 
-def _read_decimal(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_decimal(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     stop = offset + 5
     if stop > end:
         raise _syntax("decimal field value overruns its table or array")
@@ -425,7 +475,7 @@ def _read_decimal(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, 
     return Decimal((sign, digits, -scale)), stop
 
 
-def _read_span(buf: Buffer, offset: int, end: int, what: str) -> tuple[int, int]:
+def _read_span(buf: Bytes, offset: int, end: int, what: str) -> tuple[int, int]:
     """Read a 4-byte length and return (start, stop) of the bytes it announces."""
     start = offset + 4
     if start > end:
@@ -436,21 +486,21 @@ def _read_span(buf: Buffer, offset: int, end: int, what: str) -> tuple[int, int]
     return start, stop
 
 
-def _read_longstr(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_longstr(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     start, stop = _read_span(buf, offset, end, "long string")
     return str(buf[start:stop], "utf-8", "surrogateescape"), stop
 
 
-def _read_bytes(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_bytes(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     start, stop = _read_span(buf, offset, end, "byte array")
     return bytes(buf[start:stop]), stop
 
 
-def _read_void(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_void(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     return None, offset
 
 
-def _read_array(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_array(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     if depth >= MAX_DEPTH:
         raise _syntax(f"field tables and arrays nest deeper than {MAX_DEPTH} levels")
     offset, stop = _read_span(buf, offset, end, "field array")
@@ -475,7 +525,7 @@ _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
 
 
-def _read_entries(buf: Buffer, offset: int, end: int, depth: int) -> dict[str, Any]:
+def _read_entries(buf: Bytes, offset: int, end: int, depth: int) -> dict[str, Any]:
     """Decode the key/value pairs in buf[offset:end]; they must end exactly at end.
 
     The tags headers use most (S, I, t, l) are read inline: this loop is on the delivery path.
@@ -486,7 +536,11 @@ def _read_entries(buf: Buffer, offset: int, end: int, depth: int) -> dict[str, A
         key_end = offset + 1 + buf[offset]
         if key_end >= end:
             raise _syntax("field table key or its type tag overruns the table")
-        key = str(buf[offset + 1 : key_end], "utf-8", "surrogateescape")
+        raw = buf[offset + 1 : key_end]
+        try:
+            key = raw.decode()
+        except UnicodeDecodeError:
+            key = raw.decode("utf-8", "surrogateescape")
         tag = buf[key_end]
         offset = key_end + 1
         if tag == _TAG_S:
@@ -498,7 +552,11 @@ def _read_entries(buf: Buffer, offset: int, end: int, depth: int) -> dict[str, A
                 raise _syntax(
                     f"long string declares {stop - start} bytes but only {end - start} remain"
                 )
-            table[key] = str(buf[start:stop], "utf-8", "surrogateescape")
+            raw = buf[start:stop]
+            try:
+                table[key] = raw.decode()
+            except UnicodeDecodeError:
+                table[key] = raw.decode("utf-8", "surrogateescape")
             offset = stop
         elif tag == _TAG_I:
             if offset + 4 > end:
@@ -523,7 +581,7 @@ def _read_entries(buf: Buffer, offset: int, end: int, depth: int) -> dict[str, A
     return table
 
 
-def _read_table(buf: Buffer, offset: int, end: int, depth: int) -> tuple[Any, int]:
+def _read_table(buf: Bytes, offset: int, end: int, depth: int) -> tuple[Any, int]:
     if depth >= MAX_DEPTH:
         raise _syntax(f"field tables and arrays nest deeper than {MAX_DEPTH} levels")
     start, stop = _read_span(buf, offset, end, "field table")
@@ -556,7 +614,7 @@ _TABLE_CACHE_MAX = 512
 _SCALARS = frozenset((str, int, Long, bool, float, bytes, Decimal, datetime, type(None)))
 
 
-def read_table(buf: Buffer, offset: int, end: int) -> tuple[dict[str, Any], int]:
+def read_table(buf: Bytes, offset: int, end: int) -> tuple[dict[str, Any], int]:
     """Decode a length-prefixed table at offset that must fit before end (used by spec).
 
     Messages of one stream often carry the same headers table, byte for byte; tables whose
@@ -564,7 +622,14 @@ def read_table(buf: Buffer, offset: int, end: int) -> tuple[dict[str, Any], int]
     handed out as fresh shallow copies, so the application may still change its dict.
     """
     try:
-        start, stop = _read_span(buf, offset, end, "field table")
+        start = offset + 4
+        if start > end:
+            raise _syntax("field table length overruns its enclosing structure")
+        stop = start + _U32.unpack_from(buf, offset)[0]
+        if stop > end:
+            raise _syntax(
+                f"field table declares {stop - start} bytes but only {end - start} remain"
+            )
         raw = bytes(buf[start:stop])
         cached = _TABLE_CACHE.get(raw)
         if cached is not None:
@@ -584,11 +649,15 @@ def read_table(buf: Buffer, offset: int, end: int) -> tuple[dict[str, Any], int]
 
 def decode_table(encoded: Buffer, offset: int) -> tuple[dict[str, Any], int]:
     """Decode a length-prefixed table; return (dict, offset after it) (pika's API)."""
+    if isinstance(encoded, memoryview):
+        encoded = encoded.tobytes()
     return read_table(encoded, offset, len(encoded))
 
 
 def decode_value(encoded: Buffer, offset: int) -> tuple[Any, int]:
     """Decode one tagged field value; return (value, offset after it) (pika's API)."""
+    if isinstance(encoded, memoryview):
+        encoded = encoded.tobytes()
     try:
         tag = encoded[offset]
     except IndexError:

@@ -68,7 +68,12 @@ _EMPTY_HEADER_THEN_BODY = struct.Struct(">BHIHHQHBBHI")
 _EMPTY_HEADER = struct.Struct(">BHIHHQHB")
 # class id, weight, body size at the start of a content header payload
 _CONTENT_HEADER_PAYLOAD = struct.Struct(">HHQ")
+# class id, weight, body size and the first property flags word of a content header payload
+_CONTENT_HEADER_FLAGS = struct.Struct(">HHQH")
 _PROTOCOL_HEADER = struct.Struct(">4sBBBB")
+# Basic's property decoders by flags word (filled by spec on first sight of each word).
+_BASIC_DECODERS = spec._BASIC_PROPERTIES_DECODERS
+_basic_decoder = spec.BasicProperties._decoder
 
 _MethodT = TypeVar("_MethodT", bound=amqp_object.Method)
 
@@ -280,6 +285,10 @@ def _bad_header_payload(payload: bytes) -> FrameError:
             f"content header payload of {len(payload)} bytes is shorter than the 14-byte minimum",
         )
     class_id = _CONTENT_HEADER_PAYLOAD.unpack_from(payload)[0]
+    if class_id in spec.props:
+        return FrameError(
+            502, f"content header payload of {len(payload)} bytes ends inside its property flags"
+        )
     if any(index >> 16 == class_id for index in spec.methods):
         return FrameError(
             505, f"content header for class {class_id}, which has no content (only basic has)"
@@ -459,12 +468,20 @@ def decode_method(payload: bytes) -> amqp_object.Method:
 
 
 def decode_header(payload: bytes) -> tuple[int, int, amqp_object.Properties]:
-    """Decode a content header payload into (class_id, body_size, properties)."""
+    """Decode a content header payload into (class_id, body_size, properties).
+
+    Basic's properties go straight to the decoder specialised for their flags word.
+    """
     try:
-        class_id, _weight, body_size = _CONTENT_HEADER_PAYLOAD.unpack_from(payload)
-        unpack = _PROPERTY_UNPACKERS[class_id]
-    except (struct.error, KeyError):
+        class_id, _weight, body_size, flags = _CONTENT_HEADER_FLAGS.unpack_from(payload)
+    except struct.error:
         raise _bad_header_payload(payload) from None
+    if class_id == _BASIC_CLASS_ID:
+        decoder = _BASIC_DECODERS.get(flags) or _basic_decoder(flags)
+        return class_id, body_size, decoder(payload, 14, len(payload))
+    unpack = _PROPERTY_UNPACKERS.get(class_id)
+    if unpack is None:
+        raise _bad_header_payload(payload)
     return class_id, body_size, unpack(payload, 12, len(payload))
 
 

@@ -10,7 +10,7 @@ carried in that file). Do not edit: change the generator and run
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 from pika_core import amqp_object, data
 from pika_core.exceptions import FrameError
@@ -64,7 +64,9 @@ _ss: Callable[[Any], bytes] = data.shortstr_bytes
 _ls: Callable[[Any], bytes] = data.longstr_bytes
 _tb: Callable[[Any], bytes] = data.table_bytes
 _read_table = data.read_table
+_new = object.__new__
 _OCTETS = tuple(bytes((i,)) for i in range(256))
+_P = TypeVar("_P", bound=amqp_object.Properties)
 _ENCODE_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, struct.error)
 _DECODE_ERRORS = (struct.error, IndexError, UnicodeDecodeError, OverflowError)
 _INT_RANGES = {
@@ -96,7 +98,7 @@ def _trailing(name: str, offset: int, end: int) -> FrameError:
 
 
 def _extra_flag_words(
-    buf: data.Buffer, offset: int, flags: int, unused: int, name: str
+    buf: data.Bytes, offset: int, flags: int, unused: int, name: str
 ) -> int:
     """Skip continuation flag words; a property this client does not know is an error."""
     if flags & unused:
@@ -109,6 +111,70 @@ def _extra_flag_words(
                 SYNTAX_ERROR, f"{name}: the content header sets unknown property flags"
             )
     return offset
+
+
+_SS_CACHE: dict[Any, bytes] = {}
+_SS_CACHE_MAX = 256
+#: How many flags words get a decoder of their own; further ones use the generic decoder.
+_DECODERS_MAX = 128
+
+
+def _ss_cached(value: Any) -> bytes:
+    """Encode a short string, remembering the encodings of str values (bounded)."""
+    encoded = _ss(value)
+    if value.__class__ is str:
+        if len(_SS_CACHE) >= _SS_CACHE_MAX:
+            _SS_CACHE.clear()
+        _SS_CACHE[value] = encoded
+    return encoded
+
+
+def _after_flags(
+    generic: Callable[[data.Bytes, int, int], _P],
+) -> Callable[[data.Bytes, int, int], _P]:
+    """Adapt a decoder that reads the flags word itself to start after it."""
+
+    def decode(buf: data.Bytes, offset: int, end: int) -> _P:
+        return generic(buf, offset - 2, end)
+
+    return decode
+
+
+def _property_decoder(
+    cls: type[_P],
+    readers: tuple[tuple[int, str, tuple[str, ...]], ...],
+    decoders: dict[int, Callable[[data.Bytes, int, int], _P]],
+    flags: int,
+) -> Callable[[data.Bytes, int, int], _P]:
+    """Build and remember the decoder of exactly the properties that ``flags`` announces.
+
+    It runs the generated readers of the present properties in order, with no flag tests, and
+    fills the absent ones with None. Its source comes only from the generated readers.
+    """
+    if len(decoders) >= _DECODERS_MAX:
+        return _after_flags(cls._unpack_generic)
+    lines = ["def decode(buf, offset, end):", "    try:"]
+    for flag, _name, reader in readers:
+        if flags & flag:
+            lines.extend("        " + line for line in reader)
+    lines += [
+        "        pass",
+        "    except _DECODE_ERRORS as exc:",
+        f"        raise _malformed({cls.NAME!r}, exc) from None",
+        "    if offset != end:",
+        f"        raise _trailing({cls.NAME!r}, offset, end)",
+        "    obj = _new(_cls)",
+    ]
+    for flag, name, _reader in readers:
+        lines.append(f"    obj.{name} = v_{name}" if flags & flag else f"    obj.{name} = None")
+    lines.append("    return obj")
+    namespace = dict(globals())
+    namespace["_cls"] = cls
+    code = compile("\n".join(lines), f"<{cls.NAME} decoder, flags 0x{flags:04X}>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built from the generated readers only
+    decoder = cast(Callable[[data.Bytes, int, int], _P], namespace["decode"])
+    decoders[flags] = decoder
+    return decoder
 
 
 def _encode_error(obj: amqp_object.AMQPObject, exc: BaseException) -> Exception:
@@ -186,7 +252,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Start:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Start:
             try:
                 v_version_major, v_version_minor = _S_BB.unpack_from(buf, offset)
                 offset += 2
@@ -207,13 +273,13 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.Start", exc) from None
             if offset != end:
                 raise _trailing("Connection.Start", offset, end)
-            return Connection.Start(
-                v_version_major,
-                v_version_minor,
-                v_server_properties,
-                v_mechanisms,
-                v_locales,
-            )
+            obj = _new(Connection.Start)
+            obj.version_major = v_version_major
+            obj.version_minor = v_version_minor
+            obj.server_properties = v_server_properties
+            obj.mechanisms = v_mechanisms
+            obj.locales = v_locales
+            return obj
 
     class StartOk(amqp_object.Method):
         """AMQP connection.start-ok (class 10, method 11)."""
@@ -254,13 +320,17 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.StartOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.StartOk:
             try:
                 v_client_properties, offset = _read_table(buf, offset, end)
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.StartOk", "mechanism")
-                v_mechanism = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_mechanism = raw.decode()
+                except UnicodeDecodeError:
+                    v_mechanism = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 start = offset + 4
                 stop = start + _S_I.unpack_from(buf, offset)[0]
@@ -271,18 +341,22 @@ class Connection(amqp_object.Class):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.StartOk", "locale")
-                v_locale = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_locale = raw.decode()
+                except UnicodeDecodeError:
+                    v_locale = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Connection.StartOk", exc) from None
             if offset != end:
                 raise _trailing("Connection.StartOk", offset, end)
-            return Connection.StartOk(
-                v_client_properties,
-                v_mechanism,
-                v_response,
-                v_locale,
-            )
+            obj = _new(Connection.StartOk)
+            obj.client_properties = v_client_properties
+            obj.mechanism = v_mechanism
+            obj.response = v_response
+            obj.locale = v_locale
+            return obj
 
     class Secure(amqp_object.Method):
         """AMQP connection.secure (class 10, method 20)."""
@@ -309,7 +383,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Secure:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Secure:
             try:
                 start = offset + 4
                 stop = start + _S_I.unpack_from(buf, offset)[0]
@@ -321,9 +395,9 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.Secure", exc) from None
             if offset != end:
                 raise _trailing("Connection.Secure", offset, end)
-            return Connection.Secure(
-                v_challenge,
-            )
+            obj = _new(Connection.Secure)
+            obj.challenge = v_challenge
+            return obj
 
     class SecureOk(amqp_object.Method):
         """AMQP connection.secure-ok (class 10, method 21)."""
@@ -351,7 +425,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.SecureOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.SecureOk:
             try:
                 start = offset + 4
                 stop = start + _S_I.unpack_from(buf, offset)[0]
@@ -363,9 +437,9 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.SecureOk", exc) from None
             if offset != end:
                 raise _trailing("Connection.SecureOk", offset, end)
-            return Connection.SecureOk(
-                v_response,
-            )
+            obj = _new(Connection.SecureOk)
+            obj.response = v_response
+            return obj
 
     class Tune(amqp_object.Method):
         """AMQP connection.tune (class 10, method 30)."""
@@ -396,7 +470,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Tune:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Tune:
             try:
                 v_channel_max, v_frame_max, v_heartbeat = _S_HIH.unpack_from(buf, offset)
                 offset += 8
@@ -404,11 +478,11 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.Tune", exc) from None
             if offset != end:
                 raise _trailing("Connection.Tune", offset, end)
-            return Connection.Tune(
-                v_channel_max,
-                v_frame_max,
-                v_heartbeat,
-            )
+            obj = _new(Connection.Tune)
+            obj.channel_max = v_channel_max
+            obj.frame_max = v_frame_max
+            obj.heartbeat = v_heartbeat
+            return obj
 
     class TuneOk(amqp_object.Method):
         """AMQP connection.tune-ok (class 10, method 31)."""
@@ -439,7 +513,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.TuneOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.TuneOk:
             try:
                 v_channel_max, v_frame_max, v_heartbeat = _S_HIH.unpack_from(buf, offset)
                 offset += 8
@@ -447,11 +521,11 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.TuneOk", exc) from None
             if offset != end:
                 raise _trailing("Connection.TuneOk", offset, end)
-            return Connection.TuneOk(
-                v_channel_max,
-                v_frame_max,
-                v_heartbeat,
-            )
+            obj = _new(Connection.TuneOk)
+            obj.channel_max = v_channel_max
+            obj.frame_max = v_frame_max
+            obj.heartbeat = v_heartbeat
+            return obj
 
     class Open(amqp_object.Method):
         """AMQP connection.open (class 10, method 40)."""
@@ -488,17 +562,25 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Open:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Open:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.Open", "virtual_host")
-                v_virtual_host = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_virtual_host = raw.decode()
+                except UnicodeDecodeError:
+                    v_virtual_host = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.Open", "capabilities")
-                v_capabilities = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_capabilities = raw.decode()
+                except UnicodeDecodeError:
+                    v_capabilities = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -506,11 +588,11 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.Open", exc) from None
             if offset != end:
                 raise _trailing("Connection.Open", offset, end)
-            return Connection.Open(
-                v_virtual_host,
-                v_capabilities,
-                (bits2 & 1) != 0,
-            )
+            obj = _new(Connection.Open)
+            obj.virtual_host = v_virtual_host
+            obj.capabilities = v_capabilities
+            obj.insist = (bits2 & 1) != 0
+            return obj
 
     class OpenOk(amqp_object.Method):
         """AMQP connection.open-ok (class 10, method 41)."""
@@ -537,20 +619,24 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.OpenOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.OpenOk:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.OpenOk", "known_hosts")
-                v_known_hosts = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_known_hosts = raw.decode()
+                except UnicodeDecodeError:
+                    v_known_hosts = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Connection.OpenOk", exc) from None
             if offset != end:
                 raise _trailing("Connection.OpenOk", offset, end)
-            return Connection.OpenOk(
-                v_known_hosts,
-            )
+            obj = _new(Connection.OpenOk)
+            obj.known_hosts = v_known_hosts
+            return obj
 
     class Close(amqp_object.Method):
         """AMQP connection.close (class 10, method 50)."""
@@ -589,14 +675,18 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Close:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Close:
             try:
                 v_reply_code = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.Close", "reply_text")
-                v_reply_text = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reply_text = raw.decode()
+                except UnicodeDecodeError:
+                    v_reply_text = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_class_id, v_method_id = _S_HH.unpack_from(buf, offset)
                 offset += 4
@@ -604,12 +694,12 @@ class Connection(amqp_object.Class):
                 raise _malformed("Connection.Close", exc) from None
             if offset != end:
                 raise _trailing("Connection.Close", offset, end)
-            return Connection.Close(
-                v_reply_code,
-                v_reply_text,
-                v_class_id,
-                v_method_id,
-            )
+            obj = _new(Connection.Close)
+            obj.reply_code = v_reply_code
+            obj.reply_text = v_reply_text
+            obj.class_id = v_class_id
+            obj.method_id = v_method_id
+            return obj
 
     class CloseOk(amqp_object.Method):
         """AMQP connection.close-ok (class 10, method 51)."""
@@ -630,7 +720,7 @@ class Connection(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.CloseOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.CloseOk:
             if offset != end:
                 raise _trailing("Connection.CloseOk", offset, end)
             return Connection.CloseOk()
@@ -660,20 +750,24 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Blocked:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Blocked:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.Blocked", "reason")
-                v_reason = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reason = raw.decode()
+                except UnicodeDecodeError:
+                    v_reason = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Connection.Blocked", exc) from None
             if offset != end:
                 raise _trailing("Connection.Blocked", offset, end)
-            return Connection.Blocked(
-                v_reason,
-            )
+            obj = _new(Connection.Blocked)
+            obj.reason = v_reason
+            return obj
 
     class Unblocked(amqp_object.Method):
         """AMQP connection.unblocked (class 10, method 61)."""
@@ -694,7 +788,7 @@ class Connection(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.Unblocked:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.Unblocked:
             if offset != end:
                 raise _trailing("Connection.Unblocked", offset, end)
             return Connection.Unblocked()
@@ -732,7 +826,7 @@ class Connection(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.UpdateSecret:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.UpdateSecret:
             try:
                 start = offset + 4
                 stop = start + _S_I.unpack_from(buf, offset)[0]
@@ -743,16 +837,20 @@ class Connection(amqp_object.Class):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Connection.UpdateSecret", "reason")
-                v_reason = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reason = raw.decode()
+                except UnicodeDecodeError:
+                    v_reason = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Connection.UpdateSecret", exc) from None
             if offset != end:
                 raise _trailing("Connection.UpdateSecret", offset, end)
-            return Connection.UpdateSecret(
-                v_new_secret,
-                v_reason,
-            )
+            obj = _new(Connection.UpdateSecret)
+            obj.new_secret = v_new_secret
+            obj.reason = v_reason
+            return obj
 
     class UpdateSecretOk(amqp_object.Method):
         """AMQP connection.update-secret-ok (class 10, method 71)."""
@@ -773,7 +871,7 @@ class Connection(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Connection.UpdateSecretOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Connection.UpdateSecretOk:
             if offset != end:
                 raise _trailing("Connection.UpdateSecretOk", offset, end)
             return Connection.UpdateSecretOk()
@@ -812,20 +910,24 @@ class Channel(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.Open:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.Open:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Channel.Open", "out_of_band")
-                v_out_of_band = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_out_of_band = raw.decode()
+                except UnicodeDecodeError:
+                    v_out_of_band = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Channel.Open", exc) from None
             if offset != end:
                 raise _trailing("Channel.Open", offset, end)
-            return Channel.Open(
-                v_out_of_band,
-            )
+            obj = _new(Channel.Open)
+            obj.out_of_band = v_out_of_band
+            return obj
 
     class OpenOk(amqp_object.Method):
         """AMQP channel.open-ok (class 20, method 11)."""
@@ -852,7 +954,7 @@ class Channel(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.OpenOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.OpenOk:
             try:
                 start = offset + 4
                 stop = start + _S_I.unpack_from(buf, offset)[0]
@@ -864,9 +966,9 @@ class Channel(amqp_object.Class):
                 raise _malformed("Channel.OpenOk", exc) from None
             if offset != end:
                 raise _trailing("Channel.OpenOk", offset, end)
-            return Channel.OpenOk(
-                v_channel_id,
-            )
+            obj = _new(Channel.OpenOk)
+            obj.channel_id = v_channel_id
+            return obj
 
     class Flow(amqp_object.Method):
         """AMQP channel.flow (class 20, method 20)."""
@@ -893,7 +995,7 @@ class Channel(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.Flow:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.Flow:
             try:
                 bits0 = buf[offset]
                 offset += 1
@@ -901,9 +1003,9 @@ class Channel(amqp_object.Class):
                 raise _malformed("Channel.Flow", exc) from None
             if offset != end:
                 raise _trailing("Channel.Flow", offset, end)
-            return Channel.Flow(
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Channel.Flow)
+            obj.active = (bits0 & 1) != 0
+            return obj
 
     class FlowOk(amqp_object.Method):
         """AMQP channel.flow-ok (class 20, method 21)."""
@@ -930,7 +1032,7 @@ class Channel(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.FlowOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.FlowOk:
             try:
                 bits0 = buf[offset]
                 offset += 1
@@ -938,9 +1040,9 @@ class Channel(amqp_object.Class):
                 raise _malformed("Channel.FlowOk", exc) from None
             if offset != end:
                 raise _trailing("Channel.FlowOk", offset, end)
-            return Channel.FlowOk(
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Channel.FlowOk)
+            obj.active = (bits0 & 1) != 0
+            return obj
 
     class Close(amqp_object.Method):
         """AMQP channel.close (class 20, method 40)."""
@@ -979,14 +1081,18 @@ class Channel(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.Close:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.Close:
             try:
                 v_reply_code = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Channel.Close", "reply_text")
-                v_reply_text = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reply_text = raw.decode()
+                except UnicodeDecodeError:
+                    v_reply_text = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_class_id, v_method_id = _S_HH.unpack_from(buf, offset)
                 offset += 4
@@ -994,12 +1100,12 @@ class Channel(amqp_object.Class):
                 raise _malformed("Channel.Close", exc) from None
             if offset != end:
                 raise _trailing("Channel.Close", offset, end)
-            return Channel.Close(
-                v_reply_code,
-                v_reply_text,
-                v_class_id,
-                v_method_id,
-            )
+            obj = _new(Channel.Close)
+            obj.reply_code = v_reply_code
+            obj.reply_text = v_reply_text
+            obj.class_id = v_class_id
+            obj.method_id = v_method_id
+            return obj
 
     class CloseOk(amqp_object.Method):
         """AMQP channel.close-ok (class 20, method 41)."""
@@ -1020,7 +1126,7 @@ class Channel(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Channel.CloseOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Channel.CloseOk:
             if offset != end:
                 raise _trailing("Channel.CloseOk", offset, end)
             return Channel.CloseOk()
@@ -1081,12 +1187,16 @@ class Access(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Access.Request:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Access.Request:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Access.Request", "realm")
-                v_realm = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_realm = raw.decode()
+                except UnicodeDecodeError:
+                    v_realm = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits1 = buf[offset]
                 offset += 1
@@ -1094,14 +1204,14 @@ class Access(amqp_object.Class):
                 raise _malformed("Access.Request", exc) from None
             if offset != end:
                 raise _trailing("Access.Request", offset, end)
-            return Access.Request(
-                v_realm,
-                (bits1 & 1) != 0,
-                (bits1 & 2) != 0,
-                (bits1 & 4) != 0,
-                (bits1 & 8) != 0,
-                (bits1 & 16) != 0,
-            )
+            obj = _new(Access.Request)
+            obj.realm = v_realm
+            obj.exclusive = (bits1 & 1) != 0
+            obj.passive = (bits1 & 2) != 0
+            obj.active = (bits1 & 4) != 0
+            obj.write = (bits1 & 8) != 0
+            obj.read = (bits1 & 16) != 0
+            return obj
 
     class RequestOk(amqp_object.Method):
         """AMQP access.request-ok (class 30, method 11)."""
@@ -1128,7 +1238,7 @@ class Access(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Access.RequestOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Access.RequestOk:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
@@ -1136,9 +1246,9 @@ class Access(amqp_object.Class):
                 raise _malformed("Access.RequestOk", exc) from None
             if offset != end:
                 raise _trailing("Access.RequestOk", offset, end)
-            return Access.RequestOk(
-                v_ticket,
-            )
+            obj = _new(Access.RequestOk)
+            obj.ticket = v_ticket
+            return obj
 
 
 class Exchange(amqp_object.Class):
@@ -1225,19 +1335,27 @@ class Exchange(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.Declare:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.Declare:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Declare", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Declare", "type")
-                v_type = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_type = raw.decode()
+                except UnicodeDecodeError:
+                    v_type = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits3 = buf[offset]
                 offset += 1
@@ -1246,17 +1364,17 @@ class Exchange(amqp_object.Class):
                 raise _malformed("Exchange.Declare", exc) from None
             if offset != end:
                 raise _trailing("Exchange.Declare", offset, end)
-            return Exchange.Declare(
-                v_ticket,
-                v_exchange,
-                v_type,
-                (bits3 & 1) != 0,
-                (bits3 & 2) != 0,
-                (bits3 & 4) != 0,
-                (bits3 & 8) != 0,
-                (bits3 & 16) != 0,
-                v_arguments,
-            )
+            obj = _new(Exchange.Declare)
+            obj.ticket = v_ticket
+            obj.exchange = v_exchange
+            obj.type = v_type
+            obj.passive = (bits3 & 1) != 0
+            obj.durable = (bits3 & 2) != 0
+            obj.auto_delete = (bits3 & 4) != 0
+            obj.internal = (bits3 & 8) != 0
+            obj.nowait = (bits3 & 16) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class DeclareOk(amqp_object.Method):
         """AMQP exchange.declare-ok (class 40, method 11)."""
@@ -1277,7 +1395,7 @@ class Exchange(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.DeclareOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.DeclareOk:
             if offset != end:
                 raise _trailing("Exchange.DeclareOk", offset, end)
             return Exchange.DeclareOk()
@@ -1323,14 +1441,18 @@ class Exchange(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.Delete:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.Delete:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Delete", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -1338,12 +1460,12 @@ class Exchange(amqp_object.Class):
                 raise _malformed("Exchange.Delete", exc) from None
             if offset != end:
                 raise _trailing("Exchange.Delete", offset, end)
-            return Exchange.Delete(
-                v_ticket,
-                v_exchange,
-                (bits2 & 1) != 0,
-                (bits2 & 2) != 0,
-            )
+            obj = _new(Exchange.Delete)
+            obj.ticket = v_ticket
+            obj.exchange = v_exchange
+            obj.if_unused = (bits2 & 1) != 0
+            obj.nowait = (bits2 & 2) != 0
+            return obj
 
     class DeleteOk(amqp_object.Method):
         """AMQP exchange.delete-ok (class 40, method 21)."""
@@ -1364,7 +1486,7 @@ class Exchange(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.DeleteOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.DeleteOk:
             if offset != end:
                 raise _trailing("Exchange.DeleteOk", offset, end)
             return Exchange.DeleteOk()
@@ -1413,24 +1535,36 @@ class Exchange(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.Bind:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.Bind:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Bind", "destination")
-                v_destination = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_destination = raw.decode()
+                except UnicodeDecodeError:
+                    v_destination = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Bind", "source")
-                v_source = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_source = raw.decode()
+                except UnicodeDecodeError:
+                    v_source = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Bind", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits4 = buf[offset]
                 offset += 1
@@ -1439,14 +1573,14 @@ class Exchange(amqp_object.Class):
                 raise _malformed("Exchange.Bind", exc) from None
             if offset != end:
                 raise _trailing("Exchange.Bind", offset, end)
-            return Exchange.Bind(
-                v_ticket,
-                v_destination,
-                v_source,
-                v_routing_key,
-                (bits4 & 1) != 0,
-                v_arguments,
-            )
+            obj = _new(Exchange.Bind)
+            obj.ticket = v_ticket
+            obj.destination = v_destination
+            obj.source = v_source
+            obj.routing_key = v_routing_key
+            obj.nowait = (bits4 & 1) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class BindOk(amqp_object.Method):
         """AMQP exchange.bind-ok (class 40, method 31)."""
@@ -1467,7 +1601,7 @@ class Exchange(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.BindOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.BindOk:
             if offset != end:
                 raise _trailing("Exchange.BindOk", offset, end)
             return Exchange.BindOk()
@@ -1516,24 +1650,36 @@ class Exchange(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.Unbind:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.Unbind:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Unbind", "destination")
-                v_destination = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_destination = raw.decode()
+                except UnicodeDecodeError:
+                    v_destination = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Unbind", "source")
-                v_source = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_source = raw.decode()
+                except UnicodeDecodeError:
+                    v_source = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Exchange.Unbind", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits4 = buf[offset]
                 offset += 1
@@ -1542,14 +1688,14 @@ class Exchange(amqp_object.Class):
                 raise _malformed("Exchange.Unbind", exc) from None
             if offset != end:
                 raise _trailing("Exchange.Unbind", offset, end)
-            return Exchange.Unbind(
-                v_ticket,
-                v_destination,
-                v_source,
-                v_routing_key,
-                (bits4 & 1) != 0,
-                v_arguments,
-            )
+            obj = _new(Exchange.Unbind)
+            obj.ticket = v_ticket
+            obj.destination = v_destination
+            obj.source = v_source
+            obj.routing_key = v_routing_key
+            obj.nowait = (bits4 & 1) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class UnbindOk(amqp_object.Method):
         """AMQP exchange.unbind-ok (class 40, method 51)."""
@@ -1570,7 +1716,7 @@ class Exchange(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Exchange.UnbindOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Exchange.UnbindOk:
             if offset != end:
                 raise _trailing("Exchange.UnbindOk", offset, end)
             return Exchange.UnbindOk()
@@ -1655,14 +1801,18 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.Declare:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.Declare:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Declare", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -1671,16 +1821,16 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.Declare", exc) from None
             if offset != end:
                 raise _trailing("Queue.Declare", offset, end)
-            return Queue.Declare(
-                v_ticket,
-                v_queue,
-                (bits2 & 1) != 0,
-                (bits2 & 2) != 0,
-                (bits2 & 4) != 0,
-                (bits2 & 8) != 0,
-                (bits2 & 16) != 0,
-                v_arguments,
-            )
+            obj = _new(Queue.Declare)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.passive = (bits2 & 1) != 0
+            obj.durable = (bits2 & 2) != 0
+            obj.exclusive = (bits2 & 4) != 0
+            obj.auto_delete = (bits2 & 8) != 0
+            obj.nowait = (bits2 & 16) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class DeclareOk(amqp_object.Method):
         """AMQP queue.declare-ok (class 50, method 11)."""
@@ -1716,12 +1866,16 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.DeclareOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.DeclareOk:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.DeclareOk", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_message_count, v_consumer_count = _S_II.unpack_from(buf, offset)
                 offset += 8
@@ -1729,11 +1883,11 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.DeclareOk", exc) from None
             if offset != end:
                 raise _trailing("Queue.DeclareOk", offset, end)
-            return Queue.DeclareOk(
-                v_queue,
-                v_message_count,
-                v_consumer_count,
-            )
+            obj = _new(Queue.DeclareOk)
+            obj.queue = v_queue
+            obj.message_count = v_message_count
+            obj.consumer_count = v_consumer_count
+            return obj
 
     class Bind(amqp_object.Method):
         """AMQP queue.bind (class 50, method 20)."""
@@ -1779,24 +1933,36 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.Bind:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.Bind:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Bind", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Bind", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Bind", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits4 = buf[offset]
                 offset += 1
@@ -1805,14 +1971,14 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.Bind", exc) from None
             if offset != end:
                 raise _trailing("Queue.Bind", offset, end)
-            return Queue.Bind(
-                v_ticket,
-                v_queue,
-                v_exchange,
-                v_routing_key,
-                (bits4 & 1) != 0,
-                v_arguments,
-            )
+            obj = _new(Queue.Bind)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            obj.nowait = (bits4 & 1) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class BindOk(amqp_object.Method):
         """AMQP queue.bind-ok (class 50, method 21)."""
@@ -1833,7 +1999,7 @@ class Queue(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.BindOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.BindOk:
             if offset != end:
                 raise _trailing("Queue.BindOk", offset, end)
             return Queue.BindOk()
@@ -1873,14 +2039,18 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.Purge:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.Purge:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Purge", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -1888,11 +2058,11 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.Purge", exc) from None
             if offset != end:
                 raise _trailing("Queue.Purge", offset, end)
-            return Queue.Purge(
-                v_ticket,
-                v_queue,
-                (bits2 & 1) != 0,
-            )
+            obj = _new(Queue.Purge)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.nowait = (bits2 & 1) != 0
+            return obj
 
     class PurgeOk(amqp_object.Method):
         """AMQP queue.purge-ok (class 50, method 31)."""
@@ -1919,7 +2089,7 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.PurgeOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.PurgeOk:
             try:
                 v_message_count = _S_I.unpack_from(buf, offset)[0]
                 offset += 4
@@ -1927,9 +2097,9 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.PurgeOk", exc) from None
             if offset != end:
                 raise _trailing("Queue.PurgeOk", offset, end)
-            return Queue.PurgeOk(
-                v_message_count,
-            )
+            obj = _new(Queue.PurgeOk)
+            obj.message_count = v_message_count
+            return obj
 
     class Delete(amqp_object.Method):
         """AMQP queue.delete (class 50, method 40)."""
@@ -1975,14 +2145,18 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.Delete:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.Delete:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Delete", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -1990,13 +2164,13 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.Delete", exc) from None
             if offset != end:
                 raise _trailing("Queue.Delete", offset, end)
-            return Queue.Delete(
-                v_ticket,
-                v_queue,
-                (bits2 & 1) != 0,
-                (bits2 & 2) != 0,
-                (bits2 & 4) != 0,
-            )
+            obj = _new(Queue.Delete)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.if_unused = (bits2 & 1) != 0
+            obj.if_empty = (bits2 & 2) != 0
+            obj.nowait = (bits2 & 4) != 0
+            return obj
 
     class DeleteOk(amqp_object.Method):
         """AMQP queue.delete-ok (class 50, method 41)."""
@@ -2023,7 +2197,7 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.DeleteOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.DeleteOk:
             try:
                 v_message_count = _S_I.unpack_from(buf, offset)[0]
                 offset += 4
@@ -2031,9 +2205,9 @@ class Queue(amqp_object.Class):
                 raise _malformed("Queue.DeleteOk", exc) from None
             if offset != end:
                 raise _trailing("Queue.DeleteOk", offset, end)
-            return Queue.DeleteOk(
-                v_message_count,
-            )
+            obj = _new(Queue.DeleteOk)
+            obj.message_count = v_message_count
+            return obj
 
     class Unbind(amqp_object.Method):
         """AMQP queue.unbind (class 50, method 50)."""
@@ -2076,37 +2250,49 @@ class Queue(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.Unbind:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.Unbind:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Unbind", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Unbind", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Queue.Unbind", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_arguments, offset = _read_table(buf, offset, end)
             except _DECODE_ERRORS as exc:
                 raise _malformed("Queue.Unbind", exc) from None
             if offset != end:
                 raise _trailing("Queue.Unbind", offset, end)
-            return Queue.Unbind(
-                v_ticket,
-                v_queue,
-                v_exchange,
-                v_routing_key,
-                v_arguments,
-            )
+            obj = _new(Queue.Unbind)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            obj.arguments = v_arguments
+            return obj
 
     class UnbindOk(amqp_object.Method):
         """AMQP queue.unbind-ok (class 50, method 51)."""
@@ -2127,7 +2313,7 @@ class Queue(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Queue.UnbindOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Queue.UnbindOk:
             if offset != end:
                 raise _trailing("Queue.UnbindOk", offset, end)
             return Queue.UnbindOk()
@@ -2174,7 +2360,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Qos:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Qos:
             try:
                 v_prefetch_size, v_prefetch_count, bits0 = _S_IHB.unpack_from(buf, offset)
                 offset += 7
@@ -2182,11 +2368,11 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Qos", exc) from None
             if offset != end:
                 raise _trailing("Basic.Qos", offset, end)
-            return Basic.Qos(
-                v_prefetch_size,
-                v_prefetch_count,
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Basic.Qos)
+            obj.prefetch_size = v_prefetch_size
+            obj.prefetch_count = v_prefetch_count
+            obj.global_qos = (bits0 & 1) != 0
+            return obj
 
     class QosOk(amqp_object.Method):
         """AMQP basic.qos-ok (class 60, method 11)."""
@@ -2207,7 +2393,7 @@ class Basic(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.QosOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.QosOk:
             if offset != end:
                 raise _trailing("Basic.QosOk", offset, end)
             return Basic.QosOk()
@@ -2283,19 +2469,27 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Consume:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Consume:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Consume", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Consume", "consumer_tag")
-                v_consumer_tag = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_consumer_tag = raw.decode()
+                except UnicodeDecodeError:
+                    v_consumer_tag = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits3 = buf[offset]
                 offset += 1
@@ -2304,16 +2498,16 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Consume", exc) from None
             if offset != end:
                 raise _trailing("Basic.Consume", offset, end)
-            return Basic.Consume(
-                v_ticket,
-                v_queue,
-                v_consumer_tag,
-                (bits3 & 1) != 0,
-                (bits3 & 2) != 0,
-                (bits3 & 4) != 0,
-                (bits3 & 8) != 0,
-                v_arguments,
-            )
+            obj = _new(Basic.Consume)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.consumer_tag = v_consumer_tag
+            obj.no_local = (bits3 & 1) != 0
+            obj.no_ack = (bits3 & 2) != 0
+            obj.exclusive = (bits3 & 4) != 0
+            obj.nowait = (bits3 & 8) != 0
+            obj.arguments = v_arguments
+            return obj
 
     class ConsumeOk(amqp_object.Method):
         """AMQP basic.consume-ok (class 60, method 21)."""
@@ -2340,20 +2534,24 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.ConsumeOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.ConsumeOk:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.ConsumeOk", "consumer_tag")
-                v_consumer_tag = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_consumer_tag = raw.decode()
+                except UnicodeDecodeError:
+                    v_consumer_tag = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Basic.ConsumeOk", exc) from None
             if offset != end:
                 raise _trailing("Basic.ConsumeOk", offset, end)
-            return Basic.ConsumeOk(
-                v_consumer_tag,
-            )
+            obj = _new(Basic.ConsumeOk)
+            obj.consumer_tag = v_consumer_tag
+            return obj
 
     class Cancel(amqp_object.Method):
         """AMQP basic.cancel (class 60, method 30)."""
@@ -2387,12 +2585,16 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Cancel:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Cancel:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Cancel", "consumer_tag")
-                v_consumer_tag = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_consumer_tag = raw.decode()
+                except UnicodeDecodeError:
+                    v_consumer_tag = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits1 = buf[offset]
                 offset += 1
@@ -2400,10 +2602,10 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Cancel", exc) from None
             if offset != end:
                 raise _trailing("Basic.Cancel", offset, end)
-            return Basic.Cancel(
-                v_consumer_tag,
-                (bits1 & 1) != 0,
-            )
+            obj = _new(Basic.Cancel)
+            obj.consumer_tag = v_consumer_tag
+            obj.nowait = (bits1 & 1) != 0
+            return obj
 
     class CancelOk(amqp_object.Method):
         """AMQP basic.cancel-ok (class 60, method 31)."""
@@ -2430,20 +2632,24 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.CancelOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.CancelOk:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.CancelOk", "consumer_tag")
-                v_consumer_tag = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_consumer_tag = raw.decode()
+                except UnicodeDecodeError:
+                    v_consumer_tag = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Basic.CancelOk", exc) from None
             if offset != end:
                 raise _trailing("Basic.CancelOk", offset, end)
-            return Basic.CancelOk(
-                v_consumer_tag,
-            )
+            obj = _new(Basic.CancelOk)
+            obj.consumer_tag = v_consumer_tag
+            return obj
 
     class Publish(amqp_object.Method):
         """AMQP basic.publish (class 60, method 40)."""
@@ -2489,19 +2695,27 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Publish:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Publish:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Publish", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Publish", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits3 = buf[offset]
                 offset += 1
@@ -2509,13 +2723,13 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Publish", exc) from None
             if offset != end:
                 raise _trailing("Basic.Publish", offset, end)
-            return Basic.Publish(
-                v_ticket,
-                v_exchange,
-                v_routing_key,
-                (bits3 & 1) != 0,
-                (bits3 & 2) != 0,
-            )
+            obj = _new(Basic.Publish)
+            obj.ticket = v_ticket
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            obj.mandatory = (bits3 & 1) != 0
+            obj.immediate = (bits3 & 2) != 0
+            return obj
 
     class Return(amqp_object.Method):
         """AMQP basic.return (class 60, method 50)."""
@@ -2555,35 +2769,47 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Return:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Return:
             try:
                 v_reply_code = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Return", "reply_text")
-                v_reply_text = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reply_text = raw.decode()
+                except UnicodeDecodeError:
+                    v_reply_text = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Return", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Return", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Basic.Return", exc) from None
             if offset != end:
                 raise _trailing("Basic.Return", offset, end)
-            return Basic.Return(
-                v_reply_code,
-                v_reply_text,
-                v_exchange,
-                v_routing_key,
-            )
+            obj = _new(Basic.Return)
+            obj.reply_code = v_reply_code
+            obj.reply_text = v_reply_text
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            return obj
 
     class Deliver(amqp_object.Method):
         """AMQP basic.deliver (class 60, method 60)."""
@@ -2625,36 +2851,48 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Deliver:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Deliver:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Deliver", "consumer_tag")
-                v_consumer_tag = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_consumer_tag = raw.decode()
+                except UnicodeDecodeError:
+                    v_consumer_tag = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_delivery_tag, bits1 = _S_QB.unpack_from(buf, offset)
                 offset += 9
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Deliver", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Deliver", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Basic.Deliver", exc) from None
             if offset != end:
                 raise _trailing("Basic.Deliver", offset, end)
-            return Basic.Deliver(
-                v_consumer_tag,
-                v_delivery_tag,
-                (bits1 & 1) != 0,
-                v_exchange,
-                v_routing_key,
-            )
+            obj = _new(Basic.Deliver)
+            obj.consumer_tag = v_consumer_tag
+            obj.delivery_tag = v_delivery_tag
+            obj.redelivered = (bits1 & 1) != 0
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            return obj
 
     class Get(amqp_object.Method):
         """AMQP basic.get (class 60, method 70)."""
@@ -2691,14 +2929,18 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Get:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Get:
             try:
                 v_ticket = _S_H.unpack_from(buf, offset)[0]
                 offset += 2
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.Get", "queue")
-                v_queue = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_queue = raw.decode()
+                except UnicodeDecodeError:
+                    v_queue = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 bits2 = buf[offset]
                 offset += 1
@@ -2706,11 +2948,11 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Get", exc) from None
             if offset != end:
                 raise _trailing("Basic.Get", offset, end)
-            return Basic.Get(
-                v_ticket,
-                v_queue,
-                (bits2 & 1) != 0,
-            )
+            obj = _new(Basic.Get)
+            obj.ticket = v_ticket
+            obj.queue = v_queue
+            obj.no_ack = (bits2 & 1) != 0
+            return obj
 
     class GetOk(amqp_object.Method):
         """AMQP basic.get-ok (class 60, method 71)."""
@@ -2752,19 +2994,27 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.GetOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.GetOk:
             try:
                 v_delivery_tag, bits0 = _S_QB.unpack_from(buf, offset)
                 offset += 9
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.GetOk", "exchange")
-                v_exchange = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_exchange = raw.decode()
+                except UnicodeDecodeError:
+                    v_exchange = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.GetOk", "routing_key")
-                v_routing_key = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_routing_key = raw.decode()
+                except UnicodeDecodeError:
+                    v_routing_key = raw.decode("utf-8", "surrogateescape")
                 offset = stop
                 v_message_count = _S_I.unpack_from(buf, offset)[0]
                 offset += 4
@@ -2772,13 +3022,13 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.GetOk", exc) from None
             if offset != end:
                 raise _trailing("Basic.GetOk", offset, end)
-            return Basic.GetOk(
-                v_delivery_tag,
-                (bits0 & 1) != 0,
-                v_exchange,
-                v_routing_key,
-                v_message_count,
-            )
+            obj = _new(Basic.GetOk)
+            obj.delivery_tag = v_delivery_tag
+            obj.redelivered = (bits0 & 1) != 0
+            obj.exchange = v_exchange
+            obj.routing_key = v_routing_key
+            obj.message_count = v_message_count
+            return obj
 
     class GetEmpty(amqp_object.Method):
         """AMQP basic.get-empty (class 60, method 72)."""
@@ -2805,20 +3055,24 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.GetEmpty:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.GetEmpty:
             try:
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("Basic.GetEmpty", "cluster_id")
-                v_cluster_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_cluster_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_cluster_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             except _DECODE_ERRORS as exc:
                 raise _malformed("Basic.GetEmpty", exc) from None
             if offset != end:
                 raise _trailing("Basic.GetEmpty", offset, end)
-            return Basic.GetEmpty(
-                v_cluster_id,
-            )
+            obj = _new(Basic.GetEmpty)
+            obj.cluster_id = v_cluster_id
+            return obj
 
     class Ack(amqp_object.Method):
         """AMQP basic.ack (class 60, method 80)."""
@@ -2847,7 +3101,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Ack:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Ack:
             try:
                 v_delivery_tag, bits0 = _S_QB.unpack_from(buf, offset)
                 offset += 9
@@ -2855,10 +3109,10 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Ack", exc) from None
             if offset != end:
                 raise _trailing("Basic.Ack", offset, end)
-            return Basic.Ack(
-                v_delivery_tag,
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Basic.Ack)
+            obj.delivery_tag = v_delivery_tag
+            obj.multiple = (bits0 & 1) != 0
+            return obj
 
     class Reject(amqp_object.Method):
         """AMQP basic.reject (class 60, method 90)."""
@@ -2887,7 +3141,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Reject:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Reject:
             try:
                 v_delivery_tag, bits0 = _S_QB.unpack_from(buf, offset)
                 offset += 9
@@ -2895,10 +3149,10 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Reject", exc) from None
             if offset != end:
                 raise _trailing("Basic.Reject", offset, end)
-            return Basic.Reject(
-                v_delivery_tag,
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Basic.Reject)
+            obj.delivery_tag = v_delivery_tag
+            obj.requeue = (bits0 & 1) != 0
+            return obj
 
     class RecoverAsync(amqp_object.Method):
         """AMQP basic.recover-async (class 60, method 100)."""
@@ -2925,7 +3179,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.RecoverAsync:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.RecoverAsync:
             try:
                 bits0 = buf[offset]
                 offset += 1
@@ -2933,9 +3187,9 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.RecoverAsync", exc) from None
             if offset != end:
                 raise _trailing("Basic.RecoverAsync", offset, end)
-            return Basic.RecoverAsync(
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Basic.RecoverAsync)
+            obj.requeue = (bits0 & 1) != 0
+            return obj
 
     class Recover(amqp_object.Method):
         """AMQP basic.recover (class 60, method 110)."""
@@ -2962,7 +3216,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Recover:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Recover:
             try:
                 bits0 = buf[offset]
                 offset += 1
@@ -2970,9 +3224,9 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Recover", exc) from None
             if offset != end:
                 raise _trailing("Basic.Recover", offset, end)
-            return Basic.Recover(
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Basic.Recover)
+            obj.requeue = (bits0 & 1) != 0
+            return obj
 
     class RecoverOk(amqp_object.Method):
         """AMQP basic.recover-ok (class 60, method 111)."""
@@ -2993,7 +3247,7 @@ class Basic(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.RecoverOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.RecoverOk:
             if offset != end:
                 raise _trailing("Basic.RecoverOk", offset, end)
             return Basic.RecoverOk()
@@ -3031,7 +3285,7 @@ class Basic(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Basic.Nack:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Basic.Nack:
             try:
                 v_delivery_tag, bits0 = _S_QB.unpack_from(buf, offset)
                 offset += 9
@@ -3039,11 +3293,11 @@ class Basic(amqp_object.Class):
                 raise _malformed("Basic.Nack", exc) from None
             if offset != end:
                 raise _trailing("Basic.Nack", offset, end)
-            return Basic.Nack(
-                v_delivery_tag,
-                (bits0 & 1) != 0,
-                (bits0 & 2) != 0,
-            )
+            obj = _new(Basic.Nack)
+            obj.delivery_tag = v_delivery_tag
+            obj.multiple = (bits0 & 1) != 0
+            obj.requeue = (bits0 & 2) != 0
+            return obj
 
 
 class Tx(amqp_object.Class):
@@ -3073,7 +3327,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.Select:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.Select:
             if offset != end:
                 raise _trailing("Tx.Select", offset, end)
             return Tx.Select()
@@ -3097,7 +3351,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.SelectOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.SelectOk:
             if offset != end:
                 raise _trailing("Tx.SelectOk", offset, end)
             return Tx.SelectOk()
@@ -3121,7 +3375,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.Commit:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.Commit:
             if offset != end:
                 raise _trailing("Tx.Commit", offset, end)
             return Tx.Commit()
@@ -3145,7 +3399,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.CommitOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.CommitOk:
             if offset != end:
                 raise _trailing("Tx.CommitOk", offset, end)
             return Tx.CommitOk()
@@ -3169,7 +3423,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.Rollback:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.Rollback:
             if offset != end:
                 raise _trailing("Tx.Rollback", offset, end)
             return Tx.Rollback()
@@ -3193,7 +3447,7 @@ class Tx(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Tx.RollbackOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Tx.RollbackOk:
             if offset != end:
                 raise _trailing("Tx.RollbackOk", offset, end)
             return Tx.RollbackOk()
@@ -3232,7 +3486,7 @@ class Confirm(amqp_object.Class):
                 raise _encode_error(self, exc) from None
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Confirm.Select:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Confirm.Select:
             try:
                 bits0 = buf[offset]
                 offset += 1
@@ -3240,9 +3494,9 @@ class Confirm(amqp_object.Class):
                 raise _malformed("Confirm.Select", exc) from None
             if offset != end:
                 raise _trailing("Confirm.Select", offset, end)
-            return Confirm.Select(
-                (bits0 & 1) != 0,
-            )
+            obj = _new(Confirm.Select)
+            obj.nowait = (bits0 & 1) != 0
+            return obj
 
     class SelectOk(amqp_object.Method):
         """AMQP confirm.select-ok (class 85, method 11)."""
@@ -3263,7 +3517,7 @@ class Confirm(amqp_object.Class):
             return b""
 
         @staticmethod
-        def _unpack(buf: data.Buffer, offset: int, end: int) -> Confirm.SelectOk:
+        def _unpack(buf: data.Bytes, offset: int, end: int) -> Confirm.SelectOk:
             if offset != end:
                 raise _trailing("Confirm.SelectOk", offset, end)
             return Confirm.SelectOk()
@@ -3379,72 +3633,79 @@ class BasicProperties(amqp_object.Properties):
         try:
             flags = 0
             parts = [b""]
+            append = parts.append
             value: Any
-            value = self.content_type
-            if value is not None:
+            if self.content_type is not None:
                 flags |= 0x8000
-                parts.append(_ss(value))
-            value = self.content_encoding
-            if value is not None:
+                append(_SS_CACHE.get(self.content_type) or _ss_cached(self.content_type))
+            if self.content_encoding is not None:
                 flags |= 0x4000
-                parts.append(_ss(value))
-            value = self.headers
-            if value is not None:
+                append(_SS_CACHE.get(self.content_encoding) or _ss_cached(self.content_encoding))
+            if self.headers is not None:
                 flags |= 0x2000
-                parts.append(_tb(value))
-            value = self.delivery_mode
-            if value is not None:
+                append(_tb(self.headers))
+            if self.delivery_mode is not None:
                 flags |= 0x1000
+                value = self.delivery_mode
                 if value.__class__ is not int:
                     value = getattr(value, "value", value)
-                parts.append(_S_B.pack(value))
-            value = self.priority
-            if value is not None:
+                append(_S_B.pack(value))
+            if self.priority is not None:
                 flags |= 0x0800
-                parts.append(_S_B.pack(value))
-            value = self.correlation_id
-            if value is not None:
+                append(_S_B.pack(self.priority))
+            if self.correlation_id is not None:
                 flags |= 0x0400
-                parts.append(_ss(value))
-            value = self.reply_to
-            if value is not None:
+                append(_ss(self.correlation_id))
+            if self.reply_to is not None:
                 flags |= 0x0200
-                parts.append(_ss(value))
-            value = self.expiration
-            if value is not None:
+                append(_SS_CACHE.get(self.reply_to) or _ss_cached(self.reply_to))
+            if self.expiration is not None:
                 flags |= 0x0100
-                parts.append(_ss(value))
-            value = self.message_id
-            if value is not None:
+                append(_SS_CACHE.get(self.expiration) or _ss_cached(self.expiration))
+            if self.message_id is not None:
                 flags |= 0x0080
-                parts.append(_ss(value))
-            value = self.timestamp
-            if value is not None:
+                append(_ss(self.message_id))
+            if self.timestamp is not None:
                 flags |= 0x0040
-                parts.append(_S_Q.pack(value))
-            value = self.type
-            if value is not None:
+                append(_S_Q.pack(self.timestamp))
+            if self.type is not None:
                 flags |= 0x0020
-                parts.append(_ss(value))
-            value = self.user_id
-            if value is not None:
+                append(_SS_CACHE.get(self.type) or _ss_cached(self.type))
+            if self.user_id is not None:
                 flags |= 0x0010
-                parts.append(_ss(value))
-            value = self.app_id
-            if value is not None:
+                append(_SS_CACHE.get(self.user_id) or _ss_cached(self.user_id))
+            if self.app_id is not None:
                 flags |= 0x0008
-                parts.append(_ss(value))
-            value = self.cluster_id
-            if value is not None:
+                append(_SS_CACHE.get(self.app_id) or _ss_cached(self.app_id))
+            if self.cluster_id is not None:
                 flags |= 0x0004
-                parts.append(_ss(value))
+                append(_SS_CACHE.get(self.cluster_id) or _ss_cached(self.cluster_id))
             parts[0] = _S_H.pack(flags)
             return b"".join(parts)
         except _ENCODE_ERRORS as exc:
             raise _encode_error(self, exc) from None
 
     @staticmethod
-    def _unpack(buf: data.Buffer, offset: int, end: int) -> BasicProperties:
+    def _unpack(buf: data.Bytes, offset: int, end: int) -> BasicProperties:
+        try:
+            flags = _S_H.unpack_from(buf, offset)[0]
+        except _DECODE_ERRORS as exc:
+            raise _malformed("BasicProperties", exc) from None
+        decoder = _BASIC_PROPERTIES_DECODERS.get(flags)
+        if decoder is None:
+            decoder = BasicProperties._decoder(flags)
+        return decoder(buf, offset + 2, end)
+
+    @staticmethod
+    def _decoder(flags: int) -> Callable[[data.Bytes, int, int], BasicProperties]:
+        """The decoder of the values that follow this flags word (built on first sight)."""
+        if flags & 0x0003:
+            return _after_flags(BasicProperties._unpack_generic)
+        return _property_decoder(BasicProperties, _BASIC_PROPERTIES_READERS, _BASIC_PROPERTIES_DECODERS, flags)
+
+    @staticmethod
+    def _unpack_generic(buf: data.Bytes, offset: int, end: int) -> BasicProperties:
+        """Decode any flags word: continuation words are skipped, unknown flags rejected."""
         try:
             flags = _S_H.unpack_from(buf, offset)[0]
             offset += 2
@@ -3454,7 +3715,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "content_type")
-                v_content_type = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_content_type = raw.decode()
+                except UnicodeDecodeError:
+                    v_content_type = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_content_type = None
@@ -3462,7 +3727,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "content_encoding")
-                v_content_encoding = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_content_encoding = raw.decode()
+                except UnicodeDecodeError:
+                    v_content_encoding = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_content_encoding = None
@@ -3484,7 +3753,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "correlation_id")
-                v_correlation_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_correlation_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_correlation_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_correlation_id = None
@@ -3492,7 +3765,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "reply_to")
-                v_reply_to = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_reply_to = raw.decode()
+                except UnicodeDecodeError:
+                    v_reply_to = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_reply_to = None
@@ -3500,7 +3777,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "expiration")
-                v_expiration = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_expiration = raw.decode()
+                except UnicodeDecodeError:
+                    v_expiration = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_expiration = None
@@ -3508,7 +3789,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "message_id")
-                v_message_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_message_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_message_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_message_id = None
@@ -3521,7 +3806,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "type")
-                v_type = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_type = raw.decode()
+                except UnicodeDecodeError:
+                    v_type = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_type = None
@@ -3529,7 +3818,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "user_id")
-                v_user_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_user_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_user_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_user_id = None
@@ -3537,7 +3830,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "app_id")
-                v_app_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_app_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_app_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_app_id = None
@@ -3545,7 +3842,11 @@ class BasicProperties(amqp_object.Properties):
                 stop = offset + 1 + buf[offset]
                 if stop > end:
                     raise _overrun("BasicProperties", "cluster_id")
-                v_cluster_id = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")
+                raw = buf[offset + 1 : stop]
+                try:
+                    v_cluster_id = raw.decode()
+                except UnicodeDecodeError:
+                    v_cluster_id = raw.decode("utf-8", "surrogateescape")
                 offset = stop
             else:
                 v_cluster_id = None
@@ -3553,22 +3854,209 @@ class BasicProperties(amqp_object.Properties):
             raise _malformed("BasicProperties", exc) from None
         if offset != end:
             raise _trailing("BasicProperties", offset, end)
-        return BasicProperties(
-            v_content_type,
-            v_content_encoding,
-            v_headers,
-            v_delivery_mode,
-            v_priority,
-            v_correlation_id,
-            v_reply_to,
-            v_expiration,
-            v_message_id,
-            v_timestamp,
-            v_type,
-            v_user_id,
-            v_app_id,
-            v_cluster_id,
-        )
+        obj = _new(BasicProperties)
+        obj.content_type = v_content_type
+        obj.content_encoding = v_content_encoding
+        obj.headers = v_headers
+        obj.delivery_mode = v_delivery_mode
+        obj.priority = v_priority
+        obj.correlation_id = v_correlation_id
+        obj.reply_to = v_reply_to
+        obj.expiration = v_expiration
+        obj.message_id = v_message_id
+        obj.timestamp = v_timestamp
+        obj.type = v_type
+        obj.user_id = v_user_id
+        obj.app_id = v_app_id
+        obj.cluster_id = v_cluster_id
+        return obj
+
+
+# (flag, property, the statements that read it) for BasicProperties's specialised decoders
+_BASIC_PROPERTIES_READERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        0x8000,
+        "content_type",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"content_type\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_content_type = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_content_type = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x4000,
+        "content_encoding",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"content_encoding\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_content_encoding = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_content_encoding = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x2000,
+        "headers",
+        (
+            "v_headers, offset = _read_table(buf, offset, end)",
+        ),
+    ),
+    (
+        0x1000,
+        "delivery_mode",
+        (
+            "v_delivery_mode = buf[offset]",
+            "offset += 1",
+        ),
+    ),
+    (
+        0x0800,
+        "priority",
+        (
+            "v_priority = buf[offset]",
+            "offset += 1",
+        ),
+    ),
+    (
+        0x0400,
+        "correlation_id",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"correlation_id\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_correlation_id = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_correlation_id = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0200,
+        "reply_to",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"reply_to\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_reply_to = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_reply_to = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0100,
+        "expiration",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"expiration\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_expiration = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_expiration = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0080,
+        "message_id",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"message_id\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_message_id = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_message_id = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0040,
+        "timestamp",
+        (
+            "v_timestamp = _S_Q.unpack_from(buf, offset)[0]",
+            "offset += 8",
+        ),
+    ),
+    (
+        0x0020,
+        "type",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"type\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_type = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_type = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0010,
+        "user_id",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"user_id\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_user_id = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_user_id = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0008,
+        "app_id",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"app_id\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_app_id = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_app_id = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+    (
+        0x0004,
+        "cluster_id",
+        (
+            "stop = offset + 1 + buf[offset]",
+            "if stop > end:",
+            "    raise _overrun(\"BasicProperties\", \"cluster_id\")",
+            "raw = buf[offset + 1 : stop]",
+            "try:",
+            "    v_cluster_id = raw.decode()",
+            "except UnicodeDecodeError:",
+            "    v_cluster_id = raw.decode(\"utf-8\", \"surrogateescape\")",
+            "offset = stop",
+        ),
+    ),
+)
+_BASIC_PROPERTIES_DECODERS: dict[int, Callable[[data.Bytes, int, int], BasicProperties]] = {}
 
 
 methods: dict[int, type[amqp_object.Method]] = {

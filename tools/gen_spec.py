@@ -101,6 +101,11 @@ def camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
+def snake(name: str) -> str:
+    """'BasicProperties' -> 'basic_properties'."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
 def attr(name: str) -> str:
     """The spec's field name as pika names the attribute."""
     return RENAMES.get(name, name.replace("-", "_"))
@@ -275,7 +280,11 @@ def emit_read_variable(w: Writer, field: Field, ind: int, name: str) -> None:
         w.emit(ind, "stop = offset + 1 + buf[offset]")
         w.emit(ind, "if stop > end:")
         w.emit(ind + 1, f'raise _overrun("{name}", "{field.name}")')
-        w.emit(ind, f'{var} = str(buf[offset + 1 : stop], "utf-8", "surrogateescape")')
+        w.emit(ind, "raw = buf[offset + 1 : stop]")
+        w.emit(ind, "try:")
+        w.emit(ind + 1, f"{var} = raw.decode()")
+        w.emit(ind, "except UnicodeDecodeError:")
+        w.emit(ind + 1, f'{var} = raw.decode("utf-8", "surrogateescape")')
         w.emit(ind, "offset = stop")
     elif field.kind == "longstr":
         w.emit(ind, "start = offset + 4")
@@ -293,7 +302,7 @@ def emit_read_variable(w: Writer, field: Field, ind: int, name: str) -> None:
 def emit_unpack(w: Writer, qual: str, name: str, fields: list[Field], ind: int) -> None:
     """Write the _unpack staticmethod of a method."""
     w.emit(ind, "@staticmethod")
-    w.emit(ind, f"def _unpack(buf: data.Buffer, offset: int, end: int) -> {qual}:")
+    w.emit(ind, f"def _unpack(buf: data.Bytes, offset: int, end: int) -> {qual}:")
     if not fields:
         w.emit(ind + 1, "if offset != end:")
         w.emit(ind + 2, f'raise _trailing("{name}", offset, end)')
@@ -331,10 +340,10 @@ def emit_unpack(w: Writer, qual: str, name: str, fields: list[Field], ind: int) 
     w.emit(ind + 2, f'raise _malformed("{name}", exc) from None')
     w.emit(ind + 1, "if offset != end:")
     w.emit(ind + 2, f'raise _trailing("{name}", offset, end)')
-    w.emit(ind + 1, f"return {qual}(")
+    w.emit(ind + 1, f"obj = _new({qual})")
     for f in fields:
-        w.emit(ind + 2, f"{bit_values.get(f.name, 'v_' + f.name)},")
-    w.emit(ind + 1, ")")
+        w.emit(ind + 1, f"obj.{f.name} = {bit_values.get(f.name, 'v_' + f.name)}")
+    w.emit(ind + 1, "return obj")
 
 
 def emit_method(
@@ -373,6 +382,20 @@ def emit_method(
 
 
 PROPERTY_HELPERS = {"shortstr": "_ss", "longstr": "_ls", "table": "_tb"}
+# Short-string properties that take few distinct values in a stream (a content type, an app id,
+# a reply queue): their encodings are remembered. Per-message ids are not.
+CACHED_SHORTSTRS = frozenset(
+    (
+        "content_type",
+        "content_encoding",
+        "reply_to",
+        "expiration",
+        "type",
+        "user_id",
+        "app_id",
+        "cluster_id",
+    )
+)
 
 
 def emit_properties(w: Writer, cls: dict[str, Any], domains: dict[str, str]) -> None:
@@ -416,57 +439,126 @@ def emit_properties(w: Writer, cls: dict[str, Any], domains: dict[str, str]) -> 
         ]
     emit_init(w, fields, 1, extra)
     w.emit()
+    emit_properties_encode(w, fields, flags)
+    emit_properties_decode(w, name, fields, flags)
+
+
+def emit_properties_encode(w: Writer, fields: list[Field], flags: dict[str, int]) -> None:
+    """Write BasicProperties.encode: one test per property, low-cardinality strings cached."""
     w.emit(1, "def encode(self) -> bytes:")
     w.emit(2, "try:")
     w.emit(3, "flags = 0")
     w.emit(3, 'parts = [b""]')
+    w.emit(3, "append = parts.append")
     w.emit(3, "value: Any")
     for f in fields:
-        w.emit(3, f"value = self.{f.name}")
-        w.emit(3, "if value is not None:")
+        w.emit(3, f"if self.{f.name} is not None:")
         w.emit(4, f"flags |= 0x{flags[f.name]:04X}")
         if f.name == "delivery_mode":
+            w.emit(4, f"value = self.{f.name}")
             w.emit(4, "if value.__class__ is not int:")
             w.emit(5, 'value = getattr(value, "value", value)')
-        if f.kind in PROPERTY_HELPERS:
-            w.emit(4, f"parts.append({PROPERTY_HELPERS[f.kind]}(value))")
+            w.emit(4, f"append({w.use_struct('>B')}.pack(value))")
+        elif f.kind == "shortstr" and f.name in CACHED_SHORTSTRS:
+            w.emit(4, f"append(_SS_CACHE.get(self.{f.name}) or _ss_cached(self.{f.name}))")
+        elif f.kind in PROPERTY_HELPERS:
+            w.emit(4, f"append({PROPERTY_HELPERS[f.kind]}(self.{f.name}))")
         else:
             fmt = ">" + FIXED_FORMATS[f.kind]
-            w.emit(4, f"parts.append({w.use_struct(fmt)}.pack(value))")
+            w.emit(4, f"append({w.use_struct(fmt)}.pack(self.{f.name}))")
     w.emit(3, "parts[0] = _S_H.pack(flags)")
     w.emit(3, 'return b"".join(parts)')
     w.emit(2, "except _ENCODE_ERRORS as exc:")
     w.emit(3, "raise _encode_error(self, exc) from None")
+
+
+def property_reader_lines(w: Writer, name: str, field: Field) -> list[str]:
+    """The statements that read one property into local v_<field> (no flag test)."""
+    sub = Writer()
+    sub.structs = w.structs
+    if field.kind in PROPERTY_HELPERS:
+        emit_read_variable(sub, field, 0, name)
+    elif field.kind == "octet":
+        sub.emit(0, f"v_{field.name} = buf[offset]")
+        sub.emit(0, "offset += 1")
+    else:
+        fmt = ">" + FIXED_FORMATS[field.kind]
+        sub.emit(0, f"v_{field.name} = {sub.use_struct(fmt)}.unpack_from(buf, offset)[0]")
+        sub.emit(0, f"offset += {struct.calcsize(fmt)}")
+    return sub.lines
+
+
+def emit_properties_decode(
+    w: Writer, name: str, fields: list[Field], flags: dict[str, int]
+) -> None:
+    """Write the decoders: a dispatcher on the flags word, the generic one, the field readers.
+
+    The dispatcher hands each flags word to a decoder specialised for it (only the present
+    properties, no flag tests), assembled at run time from the readers written here and
+    remembered in a bounded dict; words with unknown or continuation flags go to the generic
+    decoder, which rejects or skips them.
+    """
+    spare = (1 << (16 - len(fields))) - 1
+    readers = f"_{snake(name).upper()}_READERS"
+    decoders = f"_{snake(name).upper()}_DECODERS"
     w.emit()
     w.emit(1, "@staticmethod")
-    w.emit(1, f"def _unpack(buf: data.Buffer, offset: int, end: int) -> {name}:")
+    w.emit(1, f"def _unpack(buf: data.Bytes, offset: int, end: int) -> {name}:")
+    w.emit(2, "try:")
+    w.emit(3, "flags = _S_H.unpack_from(buf, offset)[0]")
+    w.emit(2, "except _DECODE_ERRORS as exc:")
+    w.emit(3, f'raise _malformed("{name}", exc) from None')
+    w.emit(2, f"decoder = {decoders}.get(flags)")
+    w.emit(2, "if decoder is None:")
+    w.emit(3, f"decoder = {name}._decoder(flags)")
+    w.emit(2, "return decoder(buf, offset + 2, end)")
+    w.emit()
+    w.emit(1, "@staticmethod")
+    w.emit(1, f"def _decoder(flags: int) -> Callable[[data.Bytes, int, int], {name}]:")
+    w.emit(2, '"""The decoder of the values that follow this flags word (built on first sight)."""')
+    w.emit(2, f"if flags & 0x{spare:04X}:")
+    w.emit(3, f"return _after_flags({name}._unpack_generic)")
+    w.emit(2, f"return _property_decoder({name}, {readers}, {decoders}, flags)")
+    w.emit()
+    w.emit(1, "@staticmethod")
+    w.emit(1, f"def _unpack_generic(buf: data.Bytes, offset: int, end: int) -> {name}:")
+    w.emit(
+        2, '"""Decode any flags word: continuation words are skipped, unknown flags rejected."""'
+    )
     w.emit(2, "try:")
     w.emit(3, "flags = _S_H.unpack_from(buf, offset)[0]")
     w.emit(3, "offset += 2")
-    spare = (1 << (16 - len(fields))) - 1
     w.emit(3, f"if flags & 0x{spare:04X}:")
     w.emit(4, f'offset = _extra_flag_words(buf, offset, flags, 0x{spare & 0xFFFE:04X}, "{name}")')
     for f in fields:
         w.emit(3, f"if flags & 0x{flags[f.name]:04X}:")
-        if f.kind in PROPERTY_HELPERS:
-            emit_read_variable(w, f, 4, name)
-        elif f.kind == "octet":
-            w.emit(4, f"v_{f.name} = buf[offset]")
-            w.emit(4, "offset += 1")
-        else:
-            fmt = ">" + FIXED_FORMATS[f.kind]
-            w.emit(4, f"v_{f.name} = {w.use_struct(fmt)}.unpack_from(buf, offset)[0]")
-            w.emit(4, f"offset += {struct.calcsize(fmt)}")
+        for line in property_reader_lines(w, name, f):
+            w.emit(4, line)
         w.emit(3, "else:")
         w.emit(4, f"v_{f.name} = None")
     w.emit(2, "except _DECODE_ERRORS as exc:")
     w.emit(3, f'raise _malformed("{name}", exc) from None')
     w.emit(2, "if offset != end:")
     w.emit(3, f'raise _trailing("{name}", offset, end)')
-    w.emit(2, f"return {name}(")
+    w.emit(2, f"obj = _new({name})")
     for f in fields:
-        w.emit(3, f"v_{f.name},")
-    w.emit(2, ")")
+        w.emit(2, f"obj.{f.name} = v_{f.name}")
+    w.emit(2, "return obj")
+    w.emit()
+    w.emit()
+    w.emit(0, f"# (flag, property, the statements that read it) for {name}'s specialised decoders")
+    w.emit(0, f"{readers}: tuple[tuple[int, str, tuple[str, ...]], ...] = (")
+    for f in fields:
+        w.emit(1, "(")
+        w.emit(2, f"0x{flags[f.name]:04X},")
+        w.emit(2, f"{literal(f.name)},")
+        w.emit(2, "(")
+        for line in property_reader_lines(w, name, f):
+            w.emit(3, f"{literal(line)},")
+        w.emit(2, "),")
+        w.emit(1, "),")
+    w.emit(0, ")")
+    w.emit(0, f"{decoders}: dict[int, Callable[[data.Bytes, int, int], {name}]] = {{}}")
 
 
 HEADER = '''\
@@ -482,7 +574,7 @@ carried in that file). Do not edit: change the generator and run
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 from pika_core import amqp_object, data
 from pika_core.exceptions import FrameError
@@ -494,7 +586,9 @@ _ss: Callable[[Any], bytes] = data.shortstr_bytes
 _ls: Callable[[Any], bytes] = data.longstr_bytes
 _tb: Callable[[Any], bytes] = data.table_bytes
 _read_table = data.read_table
+_new = object.__new__
 _OCTETS = tuple(bytes((i,)) for i in range(256))
+_P = TypeVar("_P", bound=amqp_object.Properties)
 _ENCODE_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, struct.error)
 _DECODE_ERRORS = (struct.error, IndexError, UnicodeDecodeError, OverflowError)
 _INT_RANGES = {
@@ -526,7 +620,7 @@ def _trailing(name: str, offset: int, end: int) -> FrameError:
 
 
 def _extra_flag_words(
-    buf: data.Buffer, offset: int, flags: int, unused: int, name: str
+    buf: data.Bytes, offset: int, flags: int, unused: int, name: str
 ) -> int:
     """Skip continuation flag words; a property this client does not know is an error."""
     if flags & unused:
@@ -539,6 +633,70 @@ def _extra_flag_words(
                 SYNTAX_ERROR, f"{name}: the content header sets unknown property flags"
             )
     return offset
+
+
+_SS_CACHE: dict[Any, bytes] = {}
+_SS_CACHE_MAX = 256
+#: How many flags words get a decoder of their own; further ones use the generic decoder.
+_DECODERS_MAX = 128
+
+
+def _ss_cached(value: Any) -> bytes:
+    """Encode a short string, remembering the encodings of str values (bounded)."""
+    encoded = _ss(value)
+    if value.__class__ is str:
+        if len(_SS_CACHE) >= _SS_CACHE_MAX:
+            _SS_CACHE.clear()
+        _SS_CACHE[value] = encoded
+    return encoded
+
+
+def _after_flags(
+    generic: Callable[[data.Bytes, int, int], _P],
+) -> Callable[[data.Bytes, int, int], _P]:
+    """Adapt a decoder that reads the flags word itself to start after it."""
+
+    def decode(buf: data.Bytes, offset: int, end: int) -> _P:
+        return generic(buf, offset - 2, end)
+
+    return decode
+
+
+def _property_decoder(
+    cls: type[_P],
+    readers: tuple[tuple[int, str, tuple[str, ...]], ...],
+    decoders: dict[int, Callable[[data.Bytes, int, int], _P]],
+    flags: int,
+) -> Callable[[data.Bytes, int, int], _P]:
+    """Build and remember the decoder of exactly the properties that ``flags`` announces.
+
+    It runs the generated readers of the present properties in order, with no flag tests, and
+    fills the absent ones with None. Its source comes only from the generated readers.
+    """
+    if len(decoders) >= _DECODERS_MAX:
+        return _after_flags(cls._unpack_generic)
+    lines = ["def decode(buf, offset, end):", "    try:"]
+    for flag, _name, reader in readers:
+        if flags & flag:
+            lines.extend("        " + line for line in reader)
+    lines += [
+        "        pass",
+        "    except _DECODE_ERRORS as exc:",
+        f"        raise _malformed({cls.NAME!r}, exc) from None",
+        "    if offset != end:",
+        f"        raise _trailing({cls.NAME!r}, offset, end)",
+        "    obj = _new(_cls)",
+    ]
+    for flag, name, _reader in readers:
+        lines.append(f"    obj.{name} = v_{name}" if flags & flag else f"    obj.{name} = None")
+    lines.append("    return obj")
+    namespace = dict(globals())
+    namespace["_cls"] = cls
+    code = compile("\\n".join(lines), f"<{cls.NAME} decoder, flags 0x{flags:04X}>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built from the generated readers only
+    decoder = cast(Callable[[data.Bytes, int, int], _P], namespace["decode"])
+    decoders[flags] = decoder
+    return decoder
 
 
 def _encode_error(obj: amqp_object.AMQPObject, exc: BaseException) -> Exception:

@@ -128,6 +128,11 @@ _SECRET_METHODS = frozenset(
     )
 )
 
+# The hot events are built without NamedTuple.__new__'s Python frame (same tuples).
+_new_event = tuple.__new__
+_Delivery = ev.Delivery
+_Confirmation = ev.Confirmation
+
 # basic.ack / nack / reject frame: type, channel, size (13), index, delivery tag, bits, frame-end.
 _ACK_FRAME = struct.Struct(">BHIIQBB")
 
@@ -404,7 +409,10 @@ class ConnectionProtocol:
                 if channel.content_kind == CONTENT_DELIVER:
                     channel.content_kind = 0
                     emit(
-                        ev.Delivery(number, channel.content_method, channel.content_props, payload)
+                        _new_event(
+                            _Delivery,
+                            (number, channel.content_method, channel.content_props, payload),
+                        )
                     )
                 else:
                     self._content_complete(channel, payload)
@@ -466,7 +474,7 @@ class ConnectionProtocol:
         properties = channel.content_props
         channel.content_kind = 0
         if kind == CONTENT_DELIVER:
-            self._events.append(ev.Delivery(channel.number, method, properties, body))
+            self._events.append(_new_event(_Delivery, (channel.number, method, properties, body)))
         elif kind == CONTENT_RETURN:
             self._events.append(ev.Returned(channel.number, method, properties, body))
         else:
@@ -665,7 +673,7 @@ class ConnectionProtocol:
                 f"{method.NAME} for delivery tag {method.delivery_tag} on channel "
                 f"{channel.number}, but only {channel.publish_seq} messages were published",
             )
-        self._events.append(ev.Confirmation(channel.number, method))
+        self._events.append(_new_event(_Confirmation, (channel.number, method)))
 
     def _on_basic_cancel(self, channel: ChannelState, method: _Method) -> None:
         if channel.state != OPEN:
@@ -939,8 +947,20 @@ class ConnectionProtocol:
         self._out_size += 21
 
     def basic_ack(self, channel: int, delivery_tag: int = 0, multiple: bool = False) -> None:
-        """Queue basic.ack (fast path)."""
-        self._ack_frame(channel, _BASIC_ACK, delivery_tag, 1 if multiple else 0)
+        """Queue basic.ack (the per-message path: _ack_frame inlined)."""
+        state = self._channels.get(channel)
+        if state is None or state.state != OPEN or self._state != STATE_OPEN:
+            raise self._unusable(channel)
+        try:
+            data = _ACK_FRAME.pack(
+                1, channel, 13, _BASIC_ACK, delivery_tag, 1 if multiple else 0, 0xCE
+            )
+        except struct.error:
+            raise ValueError(
+                f"delivery_tag={delivery_tag!r} must be an int in 0..2**64-1"
+            ) from None
+        self._out.append(data)
+        self._out_size += 21
 
     def basic_nack(
         self, channel: int, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True

@@ -538,3 +538,55 @@ def test_corrupted_tables_raise_only_frame_error(value: dict[str, Any], draw: An
             data.decode_table(buf, 0)
         except FrameError as exc:
             assert exc.reply_code == 502
+
+
+# --- the encoded-table cache ------------------------------------------------------------------
+
+
+def test_table_cache_tells_equal_values_of_different_types_apart() -> None:
+    # 1 == True == 1.0 and they hash alike, but each encodes differently.
+    assert data.table_bytes({"a": 1}) == b"\x00\x00\x00\x07\x01aI\x00\x00\x00\x01"
+    assert data.table_bytes({"a": True}) == b"\x00\x00\x00\x04\x01at\x01"
+    assert data.table_bytes({"a": 1.0}) == b"\x00\x00\x00\x0b\x01ad" + struct.pack(">d", 1.0)
+    assert data.table_bytes({"a": 1}) == b"\x00\x00\x00\x07\x01aI\x00\x00\x00\x01"
+    assert data.table_bytes({"a": -0.0}) != data.table_bytes({"a": 0.0})
+
+
+def test_table_cache_follows_changes_to_the_dict() -> None:
+    headers: dict[str, Any] = {"trace": "x", "n": 1}
+    first = data.table_bytes(headers)
+    headers["n"] = 2
+    second = data.table_bytes(headers)
+    assert first != second
+    assert data.decode_table(second, 0)[0] == {"trace": "x", "n": 2}
+    headers["extra"] = None
+    assert data.decode_table(data.table_bytes(headers), 0)[0] == {
+        "trace": "x",
+        "n": 2,
+        "extra": None,
+    }
+
+
+def test_table_cache_is_bounded_and_errors_are_not_cached() -> None:
+    for index in range(data._ENCODED_TABLES_MAX * 3):
+        encoded = data.table_bytes({"i": index, "s": str(index)})
+        assert data.decode_table(encoded, 0)[0] == {"i": index, "s": str(index)}
+    assert len(data._ENCODED_TABLES) <= data._ENCODED_TABLES_MAX
+    with pytest.raises(ShortStringTooLong):
+        data.table_bytes({"k" * 300: 1})
+    with pytest.raises(ShortStringTooLong):
+        data.table_bytes({"k" * 300: 1})
+
+
+def test_memoryview_input_to_the_public_decoders() -> None:
+    encoded = data.table_bytes({"a": "b"})
+    assert data.decode_table(memoryview(encoded), 0) == ({"a": "b"}, len(encoded))
+    assert data.decode_value(memoryview(b"S\x00\x00\x00\x02hi"), 0) == ("hi", 7)
+
+
+def test_strings_that_are_not_utf8_round_trip_through_surrogateescape() -> None:
+    raw = b"\x00\x00\x00\x0b\x02k\xffS\x00\x00\x00\x03a\xfeb"
+    table, end = data.decode_table(raw, 0)
+    assert end == len(raw)
+    assert table == {"k\udcff": "a\udcfeb"}
+    assert data.table_bytes(table) == raw

@@ -588,3 +588,13 @@ def test_good_frames_before_a_bad_one_are_returned_and_the_error_follows() -> No
     with pytest.raises(FrameError) as caught:
         reader.feed(good)
     assert caught.value.reply_code == 501
+
+
+def test_content_header_truncated_inside_the_property_flags_is_a_syntax_error() -> None:
+    for payload in (struct.pack(">HHQ", 60, 0, 5), struct.pack(">HHQ", 60, 0, 5) + b"\x80"):
+        with pytest.raises(FrameError) as info:
+            frame.decode_header(payload)
+        assert info.value.reply_code == 502
+    with pytest.raises(FrameError) as info:
+        frame.decode_header(struct.pack(">HHQ", 99, 0, 5))
+    assert info.value.reply_code == 540

@@ -410,8 +410,11 @@ def test_unpack_reads_only_up_to_end() -> None:
     padded = b"HEAD" + raw + b"\xce\xff\xff"
     decoded = spec.Basic.Publish._unpack(padded, 4, 4 + len(raw))
     assert decoded == spec.Basic.Publish(exchange="ex", routing_key="rk", mandatory=True)
-    decoded = spec.Basic.Publish._unpack(memoryview(padded), 4, 4 + len(raw))
+    decoded = spec.Basic.Publish._unpack(bytearray(padded), 4, 4 + len(raw))
     assert decoded.routing_key == "rk"
+    # The fast path reads bytes or bytearray; pika's decode() also takes a memoryview.
+    decoded = spec.Basic.Publish().decode(memoryview(raw))
+    assert decoded.routing_key == "rk" and decoded.mandatory is True
 
 
 # --- round trips ------------------------------------------------------------------------------
@@ -697,3 +700,66 @@ def test_every_method_names_the_bad_field(cls: dict[str, Any], method: dict[str,
         text = f"{klass.NAME} could not be encoded"
     with pytest.raises(TypeError, match=text.replace(".", r"\.")):
         klass(**values).encode()
+
+
+# --- the decoders specialised per flags word ------------------------------------------------
+
+PROPERTY_VALUES: dict[str, Any] = {
+    "content_type": "application/json",
+    "content_encoding": "gzip",
+    "headers": {"a": 1, "b": "two"},
+    "delivery_mode": 2,
+    "priority": 7,
+    "correlation_id": "corr",
+    "reply_to": "amq.rabbitmq.reply-to",
+    "expiration": "60000",
+    "message_id": "m\udcff",
+    "timestamp": 1_700_000_000,
+    "type": "t",
+    "user_id": "guest",
+    "app_id": "app",
+    "cluster_id": "c",
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, (1 << 14) - 1))
+def test_specialised_property_decoders_match_the_generic_one(present: int) -> None:
+    fields = spec.BasicProperties._FIELDS
+    chosen = {name: PROPERTY_VALUES[name] for i, name in enumerate(fields) if present >> i & 1}
+    encoded = spec.BasicProperties(**chosen).encode()
+    fast = spec.BasicProperties._unpack(encoded, 0, len(encoded))
+    slow = spec.BasicProperties._unpack_generic(encoded, 0, len(encoded))
+    assert fast == slow == spec.BasicProperties(**chosen)
+    assert all(getattr(fast, name) is None for name in fields if name not in chosen)
+    assert len(spec._BASIC_PROPERTIES_DECODERS) <= spec._DECODERS_MAX
+    # Every truncation is still a syntax error, from the specialised decoder too.
+    for cut in range(2, len(encoded)):
+        with pytest.raises(FrameError) as info:
+            spec.BasicProperties._unpack(encoded, 0, cut)
+        assert info.value.reply_code == 502
+
+
+def test_unknown_property_flags_are_rejected_by_the_dispatcher() -> None:
+    for flags in (0x0002, 0x8002):
+        with pytest.raises(FrameError) as info:
+            spec.BasicProperties._unpack(struct.pack(">H", flags) + b"\x00", 0, 3)
+        assert info.value.reply_code == 502
+
+
+def test_unpacked_methods_and_properties_are_complete_instances() -> None:
+    deliver = spec.Basic.Deliver("ctag", 5, True, "ex", "rk")
+    decoded = spec.Basic.Deliver._unpack(deliver.encode(), 0, len(deliver.encode()))
+    assert decoded == deliver and decoded.get_properties() is None and decoded.get_body() is None
+    decoded.routing_key = "changed"
+    assert decoded.routing_key == "changed"
+
+
+def test_cached_short_string_encodings_follow_the_value() -> None:
+    for content_type in ("a/b", "c/d", "a/b", "x" * 255):
+        props = spec.BasicProperties(content_type=content_type)
+        assert spec.BasicProperties().decode(props.encode()).content_type == content_type
+    with pytest.raises(ShortStringTooLong):
+        spec.BasicProperties(content_type="x" * 256).encode()
+    with pytest.raises(TypeError):
+        spec.BasicProperties(content_type=["not", "hashable"]).encode()  # type: ignore[arg-type]
