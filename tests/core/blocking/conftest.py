@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -51,13 +50,3 @@ def queue(params: URLParameters, name: str) -> Iterator[str]:
     yield name
     with BlockingConnection(params) as conn:
         conn.channel().queue_delete(name)
-
-
-def rabbitmqctl(*args: str, timeout: float = 60) -> str:
-    """Run rabbitmqctl; fail the test with its output if it fails."""
-    result = subprocess.run(
-        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {result.stdout}{result.stderr}")
-    return result.stdout

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import rabbitmqctl
+from blocking_ctl import rabbitmqctl
 from tcp_proxy import TcpProxy
 
 from pika_core import exceptions
