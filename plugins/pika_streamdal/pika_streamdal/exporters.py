@@ -5,6 +5,7 @@ Both import their library when created, never at module import.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Iterator
 
 from pika_streamdal.metrics import BUCKETS, COUNTERS, HISTOGRAMS, MetricsRegistry
@@ -68,7 +69,7 @@ class OTelMetricsExporter:
         self, registry: MetricsRegistry, meter_provider: Any = None, prefix: str = "pika_streamdal."
     ) -> None:
         try:
-            from opentelemetry import metrics
+            metrics = importlib.import_module("opentelemetry.metrics")
         except ImportError:
             raise ImportError(
                 "OTelMetricsExporter needs OpenTelemetry: pip install 'pika-streamdal[otel]'",

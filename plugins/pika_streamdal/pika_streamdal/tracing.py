@@ -11,6 +11,7 @@ application's callback), so a consumer span marks the moment the message reached
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 from pika_streamdal.context import PASS, MessageContext, Verdict
@@ -23,7 +24,9 @@ SpanHook = Callable[[Any, MessageContext], None]
 
 def _require_otel() -> Any:
     try:
-        from opentelemetry import propagate, trace
+        # Imported by name: opentelemetry is a namespace package mypy cannot see into here.
+        propagate = importlib.import_module("opentelemetry.propagate")
+        trace = importlib.import_module("opentelemetry.trace")
     except ImportError:
         raise ImportError(
             "TracingInterceptor needs OpenTelemetry: pip install 'pika-streamdal[otel]'",
