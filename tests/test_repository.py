@@ -152,10 +152,13 @@ class TestPluginDistribution:
         assert f'pip install "pika-core[{short_name}]"' in readme
 
 
-def test_readme_opens_with_the_test_command() -> None:
+def test_readme_opens_with_the_demo_and_the_test_command() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_block = readme.split("```", 2)[1]
-    assert "./scripts/test.sh" in first_block
+    commands = [line for line in first_block.splitlines() if line.startswith("./")]
+    assert commands == ["./scripts/demo.sh", "./scripts/test.sh"]
+    for command in commands:
+        assert (ROOT / command).stat().st_mode & 0o111, f"{command} is not executable"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
