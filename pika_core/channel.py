@@ -20,6 +20,8 @@ from pika_core import hooks as _hooks
 from pika_core.exchange_type import ExchangeType
 from pika_core.protocol.channel import expects_reply
 from pika_core.protocol.confirms import ConfirmTracker
+from pika_core.recovery.errors import PublishFailedDuringRecovery
+from pika_core.recovery.tags import STALE, DeliveryTags
 
 if TYPE_CHECKING:
     from pika_core.connection import Connection
@@ -32,11 +34,23 @@ LOGGER = logging.getLogger(__name__)
 MAX_CHANNELS = 65535
 
 _OPEN = 2
+_RECOVERING = 4
 _GET_OK = spec.Basic.GetOk.INDEX
 _GET_EMPTY = spec.Basic.GetEmpty.INDEX
 
 _Callback = Callable[..., Any]
 _OnMessage = Callable[["Channel", Any, Any, bytes], Any]
+
+
+class RecoveryNack(spec.Basic.Nack):
+    """The Basic.Nack an ack_nack_callback gets for the publishes outstanding when the
+    connection was lost (multiple=True up to ``delivery_tag``); ``exception`` says why."""
+
+    __slots__ = ("exception",)
+
+    def __init__(self, delivery_tag: int, exception: PublishFailedDuringRecovery) -> None:
+        super().__init__(delivery_tag=delivery_tag, multiple=True, requeue=False)
+        self.exception = exception
 
 
 class Channel:
@@ -46,12 +60,15 @@ class Channel:
     OPENING = 1
     OPEN = 2
     CLOSING = 3
+    #: pika-core: the connection was lost and the channel waits to be re-opened.
+    RECOVERING = 4
 
     _STATE_NAMES: ClassVar[dict[int, str]] = {
         CLOSED: "CLOSED",
         OPENING: "OPENING",
         OPEN: "OPEN",
         CLOSING: "CLOSING",
+        RECOVERING: "RECOVERING",
     }
 
     def __init__(
@@ -90,6 +107,14 @@ class Channel:
         self._last_seq = 0
         self._body_max = 131072 - 8
         self._was_opened = False
+        # Recovery: tag translation (None when recovery is off), the confirm sequence offset,
+        # outstanding confirm numbers, and requests held while the connection is down.
+        recovering = getattr(connection, "_recovery", None) is not None
+        self._tags: DeliveryTags | None = DeliveryTags() if recovering else None
+        self._seq_offset = 0
+        self._outstanding: ConfirmTracker[None] | None = None
+        self._confirm_mode = False
+        self._held: collections.deque[tuple[Any, _Callback | None]] = collections.deque()
 
     def __int__(self) -> int:
         return self.channel_number
@@ -182,11 +207,26 @@ class Channel:
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge one delivery (or every one up to it with ``multiple``)."""
-        if self._state != _OPEN:
-            self._raise_if_not_open()
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
-        self._proto.basic_ack(self.channel_number, delivery_tag, multiple)
+        tags = self._tags
+        if tags is not None:
+            if self._state == _RECOVERING:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, multiple)
+            if delivery_tag == STALE:
+                return
+        if self._state != _OPEN:
+            self._raise_if_not_open()
+        try:
+            self._proto.basic_ack(self.channel_number, delivery_tag, multiple)
+        except exceptions.ConnectionWrongStateError:
+            if tags is None:
+                raise
+            # Lost in the same read as this delivery: the recovery is about to start.
+            tags.stale_during_outage(delivery_tag)
+            return
         conn = self.connection
         conn.frames_sent += 1
         if not conn._flush_pending:
@@ -196,11 +236,26 @@ class Channel:
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Reject one delivery (or every one up to it with ``multiple``)."""
-        if self._state != _OPEN:
-            self._raise_if_not_open()
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
-        self._proto.basic_nack(self.channel_number, delivery_tag, multiple, requeue)
+        tags = self._tags
+        if tags is not None:
+            if self._state == _RECOVERING:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, multiple)
+            if delivery_tag == STALE:
+                return
+        if self._state != _OPEN:
+            self._raise_if_not_open()
+        try:
+            self._proto.basic_nack(self.channel_number, delivery_tag, multiple, requeue)
+        except exceptions.ConnectionWrongStateError:
+            if tags is None:
+                raise
+            # Lost in the same read as this delivery: the recovery is about to start.
+            tags.stale_during_outage(delivery_tag)
+            return
         conn = self.connection
         conn.frames_sent += 1
         if not conn._flush_pending:
@@ -208,11 +263,26 @@ class Channel:
 
     def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
         """Reject one delivery."""
-        if self._state != _OPEN:
-            self._raise_if_not_open()
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
-        self._proto.basic_reject(self.channel_number, delivery_tag, requeue)
+        tags = self._tags
+        if tags is not None:
+            if self._state == _RECOVERING:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, False)
+            if delivery_tag == STALE:
+                return
+        if self._state != _OPEN:
+            self._raise_if_not_open()
+        try:
+            self._proto.basic_reject(self.channel_number, delivery_tag, requeue)
+        except exceptions.ConnectionWrongStateError:
+            if tags is None:
+                raise
+            # Lost in the same read as this delivery: the recovery is about to start.
+            tags.stale_during_outage(delivery_tag)
+            return
         conn = self.connection
         conn.frames_sent += 1
         if not conn._flush_pending:
@@ -228,6 +298,10 @@ class Channel:
     ) -> None:
         """Publish a message; in confirm mode see ``last_publish_sequence_number``."""
         if self._state != _OPEN:
+            if self._state == _RECOVERING:
+                raise PublishFailedDuringRecovery(
+                    [], exceptions.ConnectionWrongStateError("the connection is recovering")
+                )
             self._raise_if_not_open()
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -238,15 +312,24 @@ class Channel:
                 return
             exchange, routing_key, body = context.exchange, context.routing_key, context.body
             properties, mandatory = context.properties, context.mandatory
-        seq = self._proto.publish(
-            self.channel_number, exchange, routing_key, body, properties, mandatory
-        )
+        try:
+            seq = self._proto.publish(
+                self.channel_number, exchange, routing_key, body, properties, mandatory
+            )
+        except exceptions.ConnectionWrongStateError as exc:
+            if self._tags is None:
+                raise
+            # Lost in the same read that ran this callback: the recovery is about to start.
+            raise PublishFailedDuringRecovery([], exc) from exc
         conn = self.connection
         size = len(body)
         body_max = self._body_max
         conn.frames_sent += 3 if 0 < size <= body_max else 2 + -(-size // body_max)
         if seq:
+            seq += self._seq_offset
             self._last_seq = seq
+            if self._outstanding is not None:
+                self._outstanding.add(seq, None)
             confirms = self._confirms
             if confirms is not None:
                 item = [False, exchange, routing_key, False]
@@ -360,6 +443,15 @@ class Channel:
                 f"Channel.close({reply_code}, {reply_text!r}) called on {self!r}, which is "
                 "already closing or closed"
             )
+        if self._state == _RECOVERING:
+            # The broker already forgot the channel: close it here only.
+            conn = self.connection
+            conn._channels.pop(self.channel_number, None)
+            recovery = getattr(conn, "_recovery", None)
+            if recovery is not None:
+                recovery.topology.channel_closed(self.channel_number)
+            self._on_close_meta(exceptions.ChannelClosedByClient(reply_code, reply_text))
+            return
         LOGGER.info("Closing channel (%s): %r on %r", reply_code, reply_text, self)
         self._closing_reason = exceptions.ChannelClosedByClient(reply_code, reply_text)
         self._state = self.CLOSING
@@ -393,6 +485,8 @@ class Channel:
         if not (conn.publisher_confirms and conn.basic_nack):
             raise exceptions.MethodNotImplemented("Confirm.Select not Supported by Server")
         self._ack_nack_callbacks.append(ack_nack_callback)
+        if self._tags is not None and self._outstanding is None:
+            self._outstanding = ConfirmTracker()
         if self._hooks is not None and self._confirms is None:
             self._confirms = ConfirmTracker()
             self._unreturned = collections.deque()
@@ -569,7 +663,7 @@ class Channel:
     # Internals: requests
 
     def _raise_if_not_open(self) -> None:
-        if self._state != self.OPEN:
+        if self._state != self.OPEN and self._state != _RECOVERING:
             raise exceptions.ChannelWrongStateError(
                 f"Channel is {self._STATE_NAMES[self._state]}, not OPEN: {self!r}; wait for "
                 "the on_open_callback and do not use the channel after it closed"
@@ -577,7 +671,14 @@ class Channel:
 
     def _rpc(self, method: Any, callback: _Callback | None) -> None:
         """Queue a synchronous method; remember who waits for the reply."""
+        if self._state == _RECOVERING:
+            # Sent once the channel is back (after its consumers are restored).
+            self._held.append((method, callback))
+            return
         self._proto.rpc(self.channel_number, method)
+        recovery = getattr(self.connection, "_recovery", None)
+        if recovery is not None and getattr(method, "nowait", False):
+            recovery.topology.record_sent(self.channel_number, method)
         if expects_reply(method):
             self._waiters.append((method, callback))
         conn = self.connection
@@ -640,6 +741,9 @@ class Channel:
         if callback is None:
             LOGGER.error("Unexpected delivery for consumer %r on %r", tag, self)
             return
+        tags = self._tags
+        if tags is not None:
+            method.delivery_tag = tags.inbound(method.delivery_tag)
         hooks = self._hooks
         if hooks is None:
             callback(self, method, event.properties, event.body)
@@ -671,6 +775,8 @@ class Channel:
 
     def _on_get_ok(self, method: Any, properties: Any, body: bytes) -> None:
         callback, self._on_getok_callback = self._on_getok_callback, None
+        if self._tags is not None:
+            method.delivery_tag = self._tags.inbound(method.delivery_tag)
         if callback is None:
             LOGGER.error("Basic.GetOk received with no active callback")
             return
@@ -711,6 +817,11 @@ class Channel:
             callback(self, method, properties, body)
 
     def _on_confirmation(self, method: Any) -> None:
+        if self._seq_offset:
+            method.delivery_tag += self._seq_offset
+        outstanding = self._outstanding
+        if outstanding is not None:
+            outstanding.settle(method.delivery_tag, method.multiple, True)
         confirms = self._confirms
         if confirms is not None and self._hooks is not None:
             ack = method.INDEX == spec.Basic.Ack.INDEX
@@ -750,3 +861,48 @@ class Channel:
         callback, self._on_flowok_callback = self._on_flowok_callback, None
         if callback is not None:
             callback(method_frame.method.active)
+
+    # ------------------------------------------------------------------------------------
+    # Recovery (called by the connection)
+
+    def _on_connection_lost(self, cause: BaseException) -> bool:
+        """The connection is lost and recovers: False if this channel ends instead (closing)."""
+        if self._state == self.CLOSING or self._state == self.CLOSED:
+            reason = self._closing_reason or exceptions.ChannelClosedByClient(0, "Normal shutdown")
+            self._on_close_meta(reason)
+            return False
+        self._state = _RECOVERING
+        outstanding = self._outstanding
+        if outstanding is not None and len(outstanding):
+            numbers = [seq for seq, _item in outstanding.fail_all()]
+            error = PublishFailedDuringRecovery(numbers, cause)
+            confirms, hooks = self._confirms, self._hooks
+            if confirms is not None and hooks is not None:
+                for seq, _item in confirms.fail_all():
+                    hooks.on_confirm(seq, "failed", error)
+                if self._unreturned is not None:
+                    self._unreturned.clear()
+            method_frame = frame.Method(self.channel_number, RecoveryNack(numbers[-1], error))
+            for callback in list(self._ack_nack_callbacks):
+                callback(method_frame)
+        self._seq_offset = self._last_seq
+        return True
+
+    def _on_recovered(self, protocol: Any) -> None:
+        """Open again on the new connection: send what waited, in order."""
+        self._proto = protocol
+        self._body_max = max(1, (protocol.frame_max or 131072) - 8)
+        if self._tags is not None:
+            self._tags.new_connection()
+        never_opened = not self._was_opened
+        self._state = self.OPENING if never_opened else self.OPEN
+        number = self.channel_number
+        for method, _callback in self._waiters:
+            protocol.rpc(number, method)
+        held, self._held = self._held, collections.deque()
+        for method, callback in held:
+            self._rpc(method, callback)
+        if never_opened:
+            self._on_open_ok()
+        else:
+            self.connection._kick()

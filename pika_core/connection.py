@@ -25,6 +25,7 @@ from pika_core.parameters import ConnectionParameters, Parameters, SSLOptions, U
 from pika_core.protocol import ConnectionProtocol
 from pika_core.protocol import connection as _pstate
 from pika_core.protocol import events as ev
+from pika_core.recovery import RecoverySession, TopologyReplay, is_recoverable
 
 if TYPE_CHECKING:
     from pika_core.channel import Channel
@@ -167,6 +168,21 @@ class Connection:
             ev.ConnectionBlocked: self._on_blocked_event,
             ev.ConnectionUnblocked: self._on_unblocked_event,
         }
+        policy = getattr(parameters, "recovery", None)
+        #: Automatic recovery (None unless the parameters carry a RecoveryPolicy).
+        self._recovery: RecoverySession | None = (
+            RecoverySession(policy, [parameters]) if policy is not None else None
+        )
+        self._recovering = False
+        #: Where the recovery is: "lost" (stream going down), "waiting", "connecting".
+        self._recovery_phase = ""
+        self._recovery_pass: list[Parameters] = []
+        self._recovery_timer: Any = None
+        self._attempt_params: Parameters | None = None
+        self._attempt_error: BaseException | None = None
+        self._attempt_marks = (0, 0)
+        self._replay: TopologyReplay | None = None
+        self._replay_timer: Any = None
         if on_open_callback is not None:
             self.add_on_open_callback(on_open_callback)
         if on_open_error_callback is not None:
@@ -198,6 +214,12 @@ class Connection:
     def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` on the loop soon; the only method other threads may call."""
         raise NotImplementedError
+
+    def _set_recovery_endpoints(self, configs: Any) -> None:
+        """All the parameters a recovery may try (create_connection passes its list)."""
+        if self._recovery is not None and configs:
+            self._recovery.endpoints = list(configs)
+            self._recovery.set_current(self.params)
 
     def _adapter_connect_stream(self) -> None:
         """Start connecting the stream; then call ``_on_stream_connected()`` or
@@ -262,8 +284,11 @@ class Connection:
         protocol = self._protocol
         if protocol is not None and not protocol.is_closed:
             self._dispatch(protocol.connection_lost(error, _monotonic()))
-        elif error is not None and self._error is None:
+        elif error is not None and self._error is None and not self._recovering:
             self._error = error
+        if self._recovering:
+            self._on_recovery_stream_down(error)
+            return
         if self._error is None:
             self._error = exceptions.StreamLostError("Stream connection lost")
         self._finish()
@@ -273,9 +298,11 @@ class Connection:
 
     @property
     def connection_state(self) -> int:
-        """pika's CONNECTION_* state number."""
+        """pika's CONNECTION_* state number (INIT while recovering between attempts)."""
         if self._finished:
             return self.CONNECTION_CLOSED
+        if self._recovering and (self._recovery_phase != "connecting" or not self._stream_up):
+            return self.CONNECTION_INIT
         protocol = self._protocol
         if protocol is None:
             return self.CONNECTION_INIT
@@ -283,9 +310,19 @@ class Connection:
 
     @property
     def is_open(self) -> bool:
-        """The handshake completed and no close has started."""
+        """The handshake completed and no close has started (False while recovering)."""
         protocol = self._protocol
-        return protocol is not None and protocol.is_open and not self._finished
+        return (
+            protocol is not None
+            and protocol.is_open
+            and not self._finished
+            and not self._recovering
+        )
+
+    @property
+    def is_recovering(self) -> bool:
+        """Whether the connection was lost and is being recovered (pika-core only)."""
+        return self._recovering
 
     @property
     def is_closing(self) -> bool:
@@ -424,6 +461,9 @@ class Connection:
 
     def close(self, reply_code: int = 200, reply_text: str = "Normal shutdown") -> None:
         """Close the connection; its channels close first (ChannelClosedByClient)."""
+        if self._recovering and not self._finished:
+            self._close_during_recovery(reply_code, reply_text)
+            return
         if self.is_closing or self.is_closed:
             raise exceptions.ConnectionWrongStateError(
                 f"Illegal close({reply_code}, {reply_text!r}) request on {self!r} because it "
@@ -563,6 +603,10 @@ class Connection:
         channels = self._channels
         handlers = self._handlers
         delivery = ev.Delivery
+        replay = self._replay
+        if replay is not None:
+            now = _monotonic()
+            events = [event for event in events if not replay.on_event(event, now)]
         for event in events:
             if type(event) is delivery:
                 channel = channels.get(event.channel)
@@ -570,11 +614,18 @@ class Connection:
                     channel._on_delivery(event)
             else:
                 handlers[type(event)](event)
+        if replay is not None and replay is self._replay:
+            self._check_replay()
 
     def _on_connection_opened_event(self, event: ev.ConnectionOpened) -> None:
         self.server_properties = dict(event.server_properties or {})
         self.known_hosts = event.known_hosts
+        if self._recovering:
+            self._on_attempt_opened()
+            return
         self._opened = True
+        if self._recovery is not None:
+            self._recovery.set_current(self.params)
         LOGGER.info("AMQP connection opened: %r", self)
         if self._hb_timer is None:
             self._schedule_heartbeat()
@@ -585,6 +636,20 @@ class Connection:
 
     def _on_connection_closed_event(self, event: ev.ConnectionClosed) -> None:
         error = event.exception
+        if self._recovering:
+            self._attempt_error = error
+            self._stop_replay()
+            # Channels already handed back by the lost attempt wait again.
+            for number, channel in list(self._channels.items()):
+                if channel._state != channel.RECOVERING and not channel._on_connection_lost(error):
+                    del self._channels[number]
+            self._cancel_timers()
+            if self._stream_up:
+                self._adapter_abort_stream()
+            return
+        if self._will_recover(error):
+            self._begin_recovery(error)
+            return
         if isinstance(error, exceptions.ConnectionClosedByClient) and self._close_code:
             error = exceptions.ConnectionClosedByClient(*self._close_code)
         self._error = error
@@ -635,9 +700,16 @@ class Connection:
             channel._on_open_ok()
 
     def _on_channel_closed_event(self, event: ev.ChannelClosed) -> None:
+        exc = event.exception
+        if self._will_recover(exc) or (
+            self._recovering and not isinstance(exc, exceptions.AMQPChannelError)
+        ):
+            return  # the connection is lost: the channel waits for the recovery
         channel = self._channels.pop(event.channel, None)
         if channel is not None:
-            channel._on_close_meta(self._channel_close_reason(event.exception))
+            if self._recovery is not None:
+                self._recovery.topology.channel_closed(event.channel)
+            channel._on_close_meta(self._channel_close_reason(exc))
 
     def _on_rpc_reply_event(self, event: ev.RPCReply) -> None:
         if event.channel == 0:
@@ -649,6 +721,8 @@ class Connection:
             return
         channel = self._channels.get(event.channel)
         if channel is not None:
+            if self._recovery is not None:
+                self._recovery.topology.record_reply(event.channel, event.request, event.method)
             channel._on_rpc_reply(event)
 
     def _on_returned_event(self, event: ev.Returned) -> None:
@@ -662,6 +736,8 @@ class Connection:
             channel._on_confirmation(event.method)
 
     def _on_consumer_cancelled_event(self, event: ev.ConsumerCancelled) -> None:
+        if self._recovery is not None:
+            self._recovery.topology.consumer_cancelled(event.channel, event.consumer_tag)
         channel = self._channels.get(event.channel)
         if channel is not None:
             channel._on_broker_cancel(event.consumer_tag)
@@ -690,3 +766,231 @@ class Connection:
         method_frame = frame.Method(0, spec.Connection.Unblocked())
         for callback in list(self._unblocked_callbacks):
             callback(self, method_frame)
+
+    # ------------------------------------------------------------------------------------
+    # Recovery (pika_core.recovery does the bookkeeping; this drives it on the loop)
+
+    def add_on_recovery_started_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, cause)`` when a lost connection starts recovering."""
+        self._recovery_callbacks(callback).started.append(callback)
+
+    def add_on_recovered_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, attempts, duration)`` once the connection recovered."""
+        self._recovery_callbacks(callback).recovered.append(callback)
+
+    def add_on_recovery_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, error)`` when the recovery gives up (the close
+        callbacks follow)."""
+        self._recovery_callbacks(callback).failed.append(callback)
+
+    def add_on_queue_renamed_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, old_name, new_name)`` when a server-named queue is
+        re-declared under a new name."""
+        self._recovery_callbacks(callback).renamed.append(callback)
+
+    def _recovery_callbacks(self, callback: Callable[..., Any]) -> Any:
+        validators.require_callback(callback)
+        if self._recovery is None:
+            raise exceptions.ConnectionWrongStateError(
+                "recovery callbacks need recovery turned on: ConnectionParameters(..., "
+                "recovery=pika_core.RecoveryPolicy()) or ?recovery=on in the URL"
+            )
+        return self._recovery.callbacks
+
+    def _will_recover(self, error: BaseException) -> bool:
+        """Whether losing the open connection with ``error`` starts a recovery."""
+        return (
+            self._recovery is not None
+            and not self._recovering
+            and self._opened
+            and self._close_code is None
+            and not self._finished
+            and isinstance(error, exceptions.AMQPConnectionError)
+            and is_recoverable(error)
+        )
+
+    def _begin_recovery(self, cause: BaseException) -> None:
+        session = self._recovery
+        assert session is not None
+        session.begin(cause)
+        self._recovering = True
+        self._recovery_phase = "lost"
+        self._cancel_timers()
+        for number, channel in list(self._channels.items()):
+            if not channel._on_connection_lost(cause):
+                del self._channels[number]
+                session.topology.channel_closed(number)
+        self._drained_callbacks = []
+        session.run_callbacks(session.callbacks.started, self, cause)
+        if self._stream_up:
+            self._flush()
+            self._adapter_abort_stream()
+
+    def _on_recovery_stream_down(self, error: BaseException | None) -> None:
+        """The stream of the lost connection or of a failed attempt is gone."""
+        session = self._recovery
+        assert session is not None
+        phase = self._recovery_phase
+        if phase == "lost":
+            self._recovery_phase = "waiting"
+            self._schedule_pass()
+        elif phase == "connecting":
+            params = self._attempt_params
+            failure = self._attempt_error or error
+            if failure is None:
+                failure = exceptions.StreamLostError("Stream connection lost")
+            self._attempt_error = None
+            self._attempt_params = None
+            self._recovery_phase = "waiting"
+            self._stop_replay()
+            self._run_attempt_callbacks(failure)
+            if session.endpoint_failed(params, failure):
+                self._recovery_gave_up()
+                return
+            self._recovery_timer = self._adapter_call_later(0, self._next_endpoint)
+
+    def _schedule_pass(self) -> None:
+        session = self._recovery
+        assert session is not None
+        delay = session.next_delay()
+        self._recovery_pass = session.pass_order()
+        self._recovery_timer = self._adapter_call_later(delay, self._next_endpoint)
+
+    def _next_endpoint(self) -> None:
+        """Try the next endpoint of this attempt, or wait for the next attempt."""
+        self._recovery_timer = None
+        if not self._recovering or self._recovery_phase != "waiting":
+            return
+        session = self._recovery
+        assert session is not None
+        if not self._recovery_pass:
+            if session.attempt_failed():
+                self._recovery_gave_up()
+                return
+            self._schedule_pass()
+            return
+        params = self._recovery_pass.pop(0)
+        self._attempt_params = params
+        self._attempt_error = None
+        self._recovery_phase = "connecting"
+        self._attempt_marks = (len(self._open_callbacks), len(self._open_error_callbacks))
+        self.params = params
+        self._protocol = None
+        self._adapter_connect_stream()
+
+    def _take_attempt_callbacks(self) -> tuple[list[Any], list[Any]]:
+        """The open/open-error callbacks the transport's connector added for this attempt."""
+        opened, failed = self._attempt_marks
+        extra_open = self._open_callbacks[opened:]
+        extra_error = self._open_error_callbacks[failed:]
+        del self._open_callbacks[opened:]
+        del self._open_error_callbacks[failed:]
+        return extra_open, extra_error
+
+    def _run_attempt_callbacks(self, failure: BaseException | None) -> None:
+        extra_open, extra_error = self._take_attempt_callbacks()
+        if failure is None:
+            for callback in extra_open:
+                callback(self)
+        else:
+            for callback in extra_error:
+                if callback != self._default_on_connection_error:
+                    callback(self, failure)
+
+    def _on_attempt_opened(self) -> None:
+        """The attempt's AMQP handshake completed: re-open channels and replay the topology."""
+        session = self._recovery
+        assert session is not None
+        if self._hb_timer is None:
+            self._schedule_heartbeat()
+        self._run_attempt_callbacks(None)
+        protocol = self._protocol
+        replay = TopologyReplay(
+            protocol,
+            session.topology,
+            list(self._channels),
+            self._on_channel_recovered,
+            self._on_queue_renamed,
+            session.policy.locked_queue_timeout,
+        )
+        self._replay = replay
+        replay.start(_monotonic())
+        self._kick()
+        self._check_replay()
+
+    def _check_replay(self) -> None:
+        replay = self._replay
+        if replay is None:
+            return
+        if replay.done:
+            self._replay = None
+            self._recovery_complete()
+            return
+        deadline = replay.next_deadline()
+        if deadline is not None and self._replay_timer is None:
+            delay = max(0.0, deadline - _monotonic())
+            self._replay_timer = self._adapter_call_later(delay, self._on_replay_timer)
+
+    def _on_replay_timer(self) -> None:
+        self._replay_timer = None
+        replay = self._replay
+        if replay is not None:
+            replay.tick(_monotonic())
+            self._kick()
+            self._check_replay()
+
+    def _stop_replay(self) -> None:
+        self._replay = None
+        timer, self._replay_timer = self._replay_timer, None
+        if timer is not None:
+            self._adapter_remove_timeout(timer)
+
+    def _on_channel_recovered(self, number: int) -> None:
+        channel = self._channels.get(number)
+        if channel is not None:
+            channel._on_recovered(self._protocol)
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        session = self._recovery
+        assert session is not None
+        session.run_callbacks(session.callbacks.renamed, self, old, new)
+
+    def _recovery_complete(self) -> None:
+        session = self._recovery
+        assert session is not None
+        params = self._attempt_params or self.params
+        self._attempt_params = None
+        self._recovering = False
+        self._recovery_phase = ""
+        duration = session.succeeded(params)
+        self._kick()
+        session.run_callbacks(session.callbacks.recovered, self, session.attempts + 1, duration)
+
+    def _recovery_gave_up(self) -> None:
+        """Recovery stops for good: the connection ends with the last error."""
+        session = self._recovery
+        assert session is not None
+        error = session.gave_up()
+        self._recovering = False
+        self._recovery_phase = ""
+        self._error = error
+        session.run_callbacks(session.callbacks.failed, self, error)
+        self._finish()
+
+    def _close_during_recovery(self, reply_code: int, reply_text: str) -> None:
+        """close() while recovering: stop trying and end as closed by this client."""
+        LOGGER.info("Closing connection (%s) during recovery: %s", reply_code, reply_text)
+        self._close_code = (reply_code, reply_text)
+        self._recovering = False
+        self._recovery_phase = ""
+        self._stop_replay()
+        timer, self._recovery_timer = self._recovery_timer, None
+        if timer is not None:
+            self._adapter_remove_timeout(timer)
+        if self._recovery is not None:
+            self._recovery.active = False
+        self._error = exceptions.ConnectionClosedByClient(reply_code, reply_text)
+        if self._stream_up:
+            self._adapter_abort_stream()
+        else:
+            self._finish()

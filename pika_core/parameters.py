@@ -23,6 +23,7 @@ import urllib.parse
 from typing import Any, Callable, ClassVar, Mapping, Union
 
 from pika_core import credentials as pika_credentials
+from pika_core.recovery.policy import RecoveryPolicy
 
 __all__ = ["ConnectionParameters", "Parameters", "SSLOptions", "URLParameters"]
 
@@ -156,6 +157,7 @@ class Parameters:
         "_host",
         "_locale",
         "_port",
+        "_recovery",
         "_retry_delay",
         "_socket_timeout",
         "_ssl_options",
@@ -187,7 +189,7 @@ class Parameters:
     DEFAULT_TCP_OPTIONS: dict[str, int] | None = None
 
     #: Keyword-only options beyond pika's, name -> default (see the class docstring).
-    _EXTRA_OPTIONS: ClassVar[Mapping[str, Any]] = {"heartbeat_thread": True}
+    _EXTRA_OPTIONS: ClassVar[Mapping[str, Any]] = {"heartbeat_thread": True, "recovery": None}
 
     def __init__(self) -> None:
         self.blocked_connection_timeout = self.DEFAULT_BLOCKED_CONNECTION_TIMEOUT
@@ -467,6 +469,27 @@ class Parameters:
         self._heartbeat_thread = value
 
     @property
+    def recovery(self) -> RecoveryPolicy | None:
+        """The automatic recovery policy (pika-core only); None (the default): no recovery.
+
+        Set a ``RecoveryPolicy``, or True for the default policy; docs/recovery.md.
+        """
+        return self._recovery
+
+    @recovery.setter
+    def recovery(self, value: RecoveryPolicy | bool | None) -> None:
+        if value is None or value is False:
+            self._recovery = None
+        elif value is True:
+            self._recovery = RecoveryPolicy()
+        elif isinstance(value, RecoveryPolicy):
+            self._recovery = value
+        else:
+            raise TypeError(
+                f"recovery must be a pika_core.RecoveryPolicy, True or None, got {_type_name(value)}"
+            )
+
+    @property
     def tcp_options(self) -> dict[str, int] | None:
         """Socket options: TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT."""
         return self._tcp_options
@@ -665,6 +688,40 @@ def _set_literal(attribute: str) -> UrlOptionParser:
     return parse
 
 
+#: URL query option -> RecoveryPolicy argument (each also turns recovery on).
+_RECOVERY_URL_SETTINGS: Mapping[str, str] = {
+    "recovery_initial_delay": "initial_delay",
+    "recovery_multiplier": "multiplier",
+    "recovery_max_delay": "max_delay",
+    "recovery_jitter": "jitter",
+    "recovery_max_attempts": "max_attempts",
+    "recovery_blocking_wait": "blocking_wait",
+    "recovery_locked_queue_timeout": "locked_queue_timeout",
+}
+
+
+def _set_recovery(params: URLParameters, name: str, text: str) -> None:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        params._recovery_settings()
+    elif lowered in ("0", "false", "no", "off"):
+        params.recovery = None
+    else:
+        raise ValueError(f"URL query option {name} must be on or off, got {text!r}")
+
+
+def _set_recovery_setting(params: URLParameters, name: str, text: str) -> None:
+    argument = _RECOVERY_URL_SETTINGS[name]
+    value: Any
+    if argument == "max_attempts":
+        value = None if text.strip().lower() == "none" else _parse_int(text, name)
+    elif argument == "blocking_wait" and text.strip().lower() == "none":
+        value = None
+    else:
+        value = _parse_seconds(text, name)
+    params._recovery_settings()[argument] = value
+
+
 def _set_locale(params: URLParameters, name: str, text: str) -> None:
     params.locale = text
 
@@ -765,9 +822,14 @@ class URLParameters(Parameters):
     and host name verified) and port 5671. Query options: blocked_connection_timeout,
     channel_max, client_properties, connection_attempts, frame_max, heartbeat, locale,
     retry_delay, socket_timeout, ssl_options, stack_timeout, tcp_options; each at most once.
+    pika-core adds heartbeat_thread, ``recovery=on`` and its settings recovery_initial_delay,
+    recovery_multiplier, recovery_max_delay, recovery_jitter, recovery_max_attempts,
+    recovery_blocking_wait and recovery_locked_queue_timeout (any of them turns recovery on).
     """
 
-    __slots__ = ()
+    __slots__ = ("_recovery_pending",)
+
+    _recovery_pending: dict[str, Any]
 
     #: Query option name -> parser(params, name, text) that sets it; extend in a subclass.
     _URL_QUERY_PARSERS: ClassVar[Mapping[str, UrlOptionParser]] = {
@@ -779,6 +841,8 @@ class URLParameters(Parameters):
         "heartbeat": _set_int("heartbeat"),
         "heartbeat_thread": _set_flag("heartbeat_thread"),
         "locale": _set_locale,
+        "recovery": _set_recovery,
+        **{name: _set_recovery_setting for name in _RECOVERY_URL_SETTINGS},
         "retry_delay": _set_seconds("retry_delay"),
         "socket_timeout": _set_seconds("socket_timeout"),
         "ssl_options": _set_ssl_options,
@@ -848,3 +912,18 @@ class URLParameters(Parameters):
             except UnicodeDecodeError:
                 raise ValueError(f"URL query option {name} is not valid UTF-8") from None
             parser(self, name, text)
+        pending = getattr(self, "_recovery_pending", None)
+        if pending is not None:
+            del self._recovery_pending
+            try:
+                self.recovery = RecoveryPolicy(**pending)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"URL recovery options: {exc}") from None
+
+    def _recovery_settings(self) -> dict[str, Any]:
+        """The RecoveryPolicy arguments the query gave so far (validated together at the end)."""
+        pending: dict[str, Any] | None = getattr(self, "_recovery_pending", None)
+        if pending is None:
+            pending = {}
+            self._recovery_pending = pending
+        return pending

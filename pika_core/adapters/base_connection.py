@@ -83,8 +83,16 @@ class BaseConnection(Connection, AbstractStreamProtocol):
         if isinstance(workflow, connection_workflow.AMQPConnectionWorkflow):
             workflow.set_io_services(nbio)
 
+        configs = list(connection_configs)
+
+        def recovering_factory(params: Parameters) -> BaseConnection:
+            # A recovering connection may later try every config, not only the one it used.
+            connection = connection_factory(params)
+            connection._set_recovery_endpoints(configs)
+            return connection
+
         def create_connector() -> connection_workflow.AMQPConnector:
-            return connection_workflow.AMQPConnector(connection_factory, nbio)
+            return connection_workflow.AMQPConnector(recovering_factory, nbio)
 
         workflow.start(
             connection_configs=connection_configs,
@@ -121,11 +129,16 @@ class BaseConnection(Connection, AbstractStreamProtocol):
         def create_connector() -> connection_workflow.AMQPConnector:
             return connection_workflow.AMQPConnector(lambda _params: self, nbio)
 
+        def on_done(conn_or_exc: Any) -> None:
+            # A recovery may have started another workflow since: ignore a stale report.
+            if self._connection_workflow is workflow:
+                self._on_connection_workflow_done(conn_or_exc)
+
         workflow.start(
             [self.params],
             connector_factory=create_connector,
             native_loop=nbio.get_native_ioloop(),
-            on_done=self._on_connection_workflow_done,
+            on_done=on_done,
         )
 
     def _on_connection_workflow_done(self, conn_or_exc: Any) -> None:
@@ -183,6 +196,7 @@ class BaseConnection(Connection, AbstractStreamProtocol):
     def connection_made(self, transport: AbstractStreamTransport) -> None:
         """The transport is connected: start the AMQP handshake over it."""
         self._transport = transport
+        self._got_eof = False
         high = self.outbound_high_water_mark
         self._adapter_set_write_buffer_limits(high, high // 4)
         self._on_stream_connected()

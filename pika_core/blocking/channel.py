@@ -30,6 +30,8 @@ from pika_core.blocking.consumers import (
     GeneratorState,
 )
 from pika_core.blocking.topology import TopologyMethods
+from pika_core.recovery.errors import PublishFailedDuringRecovery, RecoveryTimeoutError
+from pika_core.recovery.tags import STALE, DeliveryTags
 
 if TYPE_CHECKING:
     from pika_core.blocking.connection import BlockingConnection
@@ -73,6 +75,14 @@ class BlockingChannel(TopologyMethods):
         self._return_callbacks: list[Callable[..., Any]] = []
         # Message hooks resolved when the channel opens (pika_core.hooks); None: no plugin.
         self._hooks: Any = None
+        # Recovery: the connection was lost and this channel waits to be re-opened.
+        self._recovering = False
+        # The synchronous request waiting for its reply (sent again after a recovery).
+        self._inflight: Any = None
+        # Delivery-tag translation across recoveries (None: recovery is off).
+        self._tags: DeliveryTags | None = (
+            DeliveryTags() if connection._recovery is not None else None
+        )
 
     def __int__(self) -> int:
         return self._number
@@ -108,7 +118,12 @@ class BlockingChannel(TopologyMethods):
     @property
     def is_open(self) -> bool:
         """Whether the channel is open."""
-        return self._opened and self._close_reason is None and not self._closing
+        return (
+            self._opened
+            and self._close_reason is None
+            and not self._closing
+            and not self._recovering
+        )
 
     @property
     def consumer_tags(self) -> list[str]:
@@ -158,6 +173,9 @@ class BlockingChannel(TopologyMethods):
                         )
                 return
             properties, body = context.properties, context.body
+        tags = self._tags
+        if tags is not None:
+            method.delivery_tag = tags.inbound(method.delivery_tag)
         sink = consumer.sink
         if sink is not None:
             sink.append((method, properties, body))
@@ -167,6 +185,74 @@ class BlockingChannel(TopologyMethods):
         if not pending:
             self._connection._pending_channels[self._number] = self
         pending.append((_DELIVER, consumer, method, properties, body))
+
+    # -- recovery (called by the connection; no user code runs here) ----------------------------
+
+    def _on_connection_lost(self, cause: BaseException) -> bool:
+        """The connection is lost and recovers: False if this channel ends instead (closing)."""
+        if self._closing or self._close_reason is not None:
+            if self._close_reason is None:
+                self._on_closed(exceptions.ChannelClosedByClient(0, "Normal shutdown"))
+            return False
+        self._recovering = True
+        if self._confirm is not None:
+            failed = self._confirm.fail_for_recovery(cause)
+            message_hooks = self._hooks
+            if message_hooks is not None:
+                for handle in failed:
+                    message_hooks.on_confirm(handle.sequence_number, "failed", cause)
+        # Deliveries not yet handed to the application come back from the broker
+        # (requeued, redelivered=True); an auto-ack consumer's are kept (already settled).
+        kept: collections.deque[tuple[Any, ...]] = collections.deque()
+        for event in self._pending:
+            if event[0] != _DELIVER or event[1].auto_ack:
+                kept.append(event)
+        self._pending = kept
+        if not kept:
+            self._connection._pending_channels.pop(self._number, None)
+        state = self._generator
+        if state is not None and not state.params[1]:
+            cancelled = bool(state.pending) and state.pending[-1] is CANCELLED
+            state.pending.clear()
+            if cancelled:
+                state.pending.append(CANCELLED)
+        return True
+
+    def _attach(self, protocol: Any) -> None:
+        """A recovery attempt opened a new protocol connection: use it from now on."""
+        self._protocol = protocol
+        self._lock = self._connection._pump_lock()
+
+    def _on_recovered(self) -> None:
+        """The channel is open again with its settings, topology and consumers restored."""
+        self._recovering = False
+        if self._tags is not None:
+            self._tags.new_connection()
+        if not self._opened:
+            self._on_opened()
+        if self._inflight is not None:
+            self._protocol.rpc(self._number, self._inflight)
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        state = self._generator
+        if state is not None and state.params[0] == old:
+            state.params = (new, state.params[1], state.params[2])
+
+    def _wait_recovered(self) -> None:
+        """Wait (up to the policy's blocking_wait) for the recovery to re-open this channel."""
+        self._connection._await_recovery(-1.0)
+
+    def _broker_tag(self, tag: int, multiple: bool = False) -> int:
+        """The broker's tag for an application tag (STALE: from a lost connection)."""
+        tags = self._tags
+        return tag if tags is None else tags.outbound(tag, multiple)
+
+    def _reject_held(self, method: Any) -> None:
+        """Requeue a delivery the channel held back (its tag is the application's)."""
+        tag = self._broker_tag(method.delivery_tag)
+        if tag != STALE:
+            with self._lock:
+                self._protocol.basic_reject(self._number, tag, True)
 
     def _queue_event(self, event: tuple[Any, ...]) -> None:
         if not self._pending:
@@ -243,6 +329,8 @@ class BlockingChannel(TopologyMethods):
     # -- waiting -------------------------------------------------------------------------------
 
     def _raise_if_not_open(self) -> None:
+        if self._recovering and self._close_reason is None:
+            self._wait_recovered()
         if not self.is_open:
             reason = self._close_reason
             unreported = self._connection._unreported.pop(self._number, None)
@@ -271,9 +359,13 @@ class BlockingChannel(TopologyMethods):
         """Send a synchronous method and wait for its reply; return the reply method."""
         self._raise_if_not_open()
         self._reply = None
-        with self._lock:
-            self._protocol.rpc(self._number, method)
-        self._wait(lambda: self._reply is not None and self._reply.request is method)
+        self._inflight = method
+        try:
+            with self._lock:
+                self._protocol.rpc(self._number, method)
+            self._wait(lambda: self._reply is not None and self._reply.request is method)
+        finally:
+            self._inflight = None
         return self._reply
 
     def _rpc_frame(self, method: Any) -> Any:
@@ -298,6 +390,14 @@ class BlockingChannel(TopologyMethods):
     def close(self, reply_code: int = 0, reply_text: str = "Normal shutdown") -> None:
         """Cancel the consumers, then close the channel."""
         LOGGER.debug("Channel.close(%s, %s)", reply_code, reply_text)
+        if self._recovering and self._close_reason is None:
+            # Nothing to tell a broker that already forgot the channel.
+            self._on_closed(exceptions.ChannelClosedByClient(reply_code, reply_text))
+            self._connection._channels.pop(self._number, None)
+            recovery = self._connection._recovery
+            if recovery is not None:
+                recovery.topology.channel_closed(self._number)
+            return
         self._raise_if_not_open()
         try:
             self._cancel_all_consumers()
@@ -412,15 +512,15 @@ class BlockingChannel(TopologyMethods):
             consumer.state = TEARING_DOWN
             if not auto_ack:
                 for method, _props, _body in self._take_pending(consumer_tag):
-                    with self._lock:
-                        self._protocol.basic_reject(self._number, method.delivery_tag, True)
+                    self._reject_held(method)
+            if self._recovering and self._close_reason is None:
+                self._wait_recovered()
             if self.is_open and not broker_cancelled:
                 self._rpc(spec.Basic.Cancel(consumer_tag=consumer_tag))
             if auto_ack:
                 return self._take_pending(consumer_tag)
             for method, _props, _body in self._take_pending(consumer_tag):
-                with self._lock:
-                    self._protocol.basic_reject(self._number, method.delivery_tag, True)
+                self._reject_held(method)
             return []
         finally:
             self._consumers.pop(consumer_tag, None)
@@ -539,8 +639,8 @@ class BlockingChannel(TopologyMethods):
             return
         while state.pending:
             method = state.pending.popleft()[0]
-            with self._lock:
-                self._protocol.basic_reject(self._number, method.delivery_tag, True)
+            if method is not None:
+                self._reject_held(method)
 
     # -- acknowledgements ----------------------------------------------------------------------
 
@@ -550,6 +650,14 @@ class BlockingChannel(TopologyMethods):
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge one delivery (or all up to ``delivery_tag`` with multiple=True)."""
+        tags = self._tags
+        if tags is not None:
+            if self._recovering:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, multiple)
+            if delivery_tag == STALE:
+                return
         self._check_open()
         with self._lock:
             self._protocol.basic_ack(self._number, delivery_tag, multiple)
@@ -559,6 +667,14 @@ class BlockingChannel(TopologyMethods):
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Reject one or more deliveries (RabbitMQ extension), requeueing them by default."""
+        tags = self._tags
+        if tags is not None:
+            if self._recovering:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, multiple)
+            if delivery_tag == STALE:
+                return
         self._check_open()
         with self._lock:
             self._protocol.basic_nack(self._number, delivery_tag, multiple, requeue)
@@ -566,6 +682,14 @@ class BlockingChannel(TopologyMethods):
 
     def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
         """Reject one delivery, requeueing it by default."""
+        tags = self._tags
+        if tags is not None:
+            if self._recovering:
+                tags.stale_during_outage(delivery_tag)
+                return
+            delivery_tag = tags.outbound(delivery_tag, False)
+            if delivery_tag == STALE:
+                return
         self._check_open()
         with self._lock:
             self._protocol.basic_reject(self._number, delivery_tag, requeue)
@@ -579,15 +703,16 @@ class BlockingChannel(TopologyMethods):
         if method.NAME == "Basic.GetEmpty":
             return None, None, None
         properties, body = reply.properties, reply.body
+        broker_tag = method.delivery_tag
+        if self._tags is not None:
+            method.delivery_tag = self._tags.inbound(broker_tag)
         message_hooks = self._hooks
         if message_hooks is not None:
             context = message_hooks.on_delivery(method, properties, body)
             if context.dropped:
                 if not auto_ack:
                     with self._lock:
-                        self._protocol.basic_reject(
-                            self._number, method.delivery_tag, context.requeue
-                        )
+                        self._protocol.basic_reject(self._number, broker_tag, context.requeue)
                 return None, None, None
             properties, body = context.properties, context.body
         return method, properties, body
@@ -655,8 +780,8 @@ class BlockingChannel(TopologyMethods):
             data = bytes(body)
         else:
             raise TypeError(f"body must be bytes or str, got {type(body).__name__}")
-        if self._close_reason is not None or not self._opened:
-            self._raise_if_not_open()
+        if self._close_reason is not None or not self._opened or self._recovering:
+            self._publish_wait_recovered(properties, data)
         message_hooks = self._hooks
         if message_hooks is not None:
             context = message_hooks.before_publish(
@@ -678,11 +803,15 @@ class BlockingChannel(TopologyMethods):
             limit = confirm.max_outstanding
             self._connection._flush_publishes()
             self._wait(lambda: len(confirm) < limit)
+            if self._recovering:  # lost while waiting: publish on the recovered connection
+                self._publish_wait_recovered(properties, data)
         with self._lock:
             seq = self._protocol.publish(
                 self._number, exchange, routing_key, data, properties, mandatory
             )
-        handle = PublishHandle(self, seq, exchange, routing_key, data, properties, mandatory)
+        handle = PublishHandle(
+            self, seq + confirm.seq_offset, exchange, routing_key, data, properties, mandatory
+        )
         confirm.track(handle)
         if confirm.pipelined:
             self._connection._after_publish(len(data))
@@ -691,6 +820,8 @@ class BlockingChannel(TopologyMethods):
         error = handle.exception()
         if error is None:
             return None
+        if isinstance(error, PublishFailedDuringRecovery):
+            raise PublishFailedDuringRecovery([handle], error.cause)
         if isinstance(error, exceptions.NackError):
             LOGGER.warning(
                 "Message was Nack'ed by broker: channel=%s exchange=%s routing_key=%s",
@@ -705,6 +836,17 @@ class BlockingChannel(TopologyMethods):
                 [ReturnedMessage(handle.method, handle.properties, handle.body)]
             )
         raise error
+
+    def _publish_wait_recovered(self, properties: Any, data: bytes) -> None:
+        """A publish while the connection recovers waits for it (blocking_wait), then fails."""
+        if self._recovering and self._close_reason is None:
+            try:
+                self._wait_recovered()
+            except RecoveryTimeoutError as exc:
+                raise PublishFailedDuringRecovery(
+                    [ReturnedMessage(None, properties, data)], exc
+                ) from exc
+        self._raise_if_not_open()
 
     def wait_for_handle(self, handle: PublishHandle, timeout: float | None) -> None:
         """Pump I/O until ``handle`` is settled or ``timeout`` s passed (PublishHandle.result)."""

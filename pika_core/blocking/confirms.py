@@ -15,6 +15,7 @@ from typing import Any
 
 from pika_core import exceptions
 from pika_core.protocol.confirms import ConfirmTracker
+from pika_core.recovery.errors import PublishFailedDuringRecovery
 
 __all__ = ["ConfirmState", "PublishHandle", "ReturnedMessage"]
 
@@ -140,7 +141,16 @@ class PublishHandle:
 class ConfirmState:
     """Per-channel confirm bookkeeping: unsettled handles, returns and failures not yet raised."""
 
-    __slots__ = ("_by_route", "failed", "max_outstanding", "pipelined", "returns", "tracker")
+    __slots__ = (
+        "_by_route",
+        "failed",
+        "last_seq",
+        "max_outstanding",
+        "pipelined",
+        "returns",
+        "seq_offset",
+        "tracker",
+    )
 
     def __init__(self, pipelined: bool, max_outstanding: int | None) -> None:
         self.tracker: ConfirmTracker[PublishHandle] = ConfirmTracker()
@@ -152,13 +162,18 @@ class ConfirmState:
         self._by_route: dict[tuple[str, str], deque[PublishHandle]] = {}
         # Returns that matched no handle (kept so that stop-and-wait can still report them).
         self.returns: list[ReturnedMessage] = []
+        # Sequence numbers the application sees never go backwards across recoveries: the
+        # broker's number plus the last number handed out before the loss.
+        self.seq_offset = 0
+        self.last_seq = 0
 
     def __len__(self) -> int:
         return len(self.tracker)
 
     def track(self, handle: PublishHandle) -> None:
-        """Remember an unsettled publish."""
-        self.tracker.add(handle.sequence_number, handle)
+        """Remember an unsettled publish (its sequence number already includes seq_offset)."""
+        self.last_seq = handle.sequence_number
+        self.tracker.add(handle.sequence_number - self.seq_offset, handle)
         if handle.mandatory:
             key = (handle.exchange, handle.routing_key)
             queue = self._by_route.get(key)
@@ -209,6 +224,21 @@ class ConfirmState:
         self._by_route.clear()
         return handles
 
+    def fail_for_recovery(self, cause: BaseException) -> list[PublishHandle]:
+        """The connection was lost and recovers: every unsettled handle fails at once with
+        PublishFailedDuringRecovery (pipelined handles are reported by wait_for_confirms)."""
+        handles = [handle for _seq, handle in self.tracker.fail_all()]
+        if handles:
+            error = PublishFailedDuringRecovery(handles, cause)
+            for handle in handles:
+                handle._fail(error)
+            if self.pipelined:
+                self.failed.extend(handles)
+        self._by_route.clear()
+        self.tracker = ConfirmTracker()
+        self.seq_offset = self.last_seq
+        return handles
+
     def take_failures(self) -> BaseException | None:
         """The error wait_for_confirms raises for failures not yet reported, or None.
 
@@ -220,6 +250,10 @@ class ConfirmState:
             return None
         self.failed = []
         failed.sort(key=lambda handle: handle.sequence_number)
+        lost = [handle._error for handle in failed if handle._state == FAILED]
+        if lost:
+            cause = getattr(lost[0], "cause", None)
+            return PublishFailedDuringRecovery(failed, cause)
         if any(handle._state == NACKED for handle in failed):
             return exceptions.NackError(failed)
         return exceptions.UnroutableError(failed)

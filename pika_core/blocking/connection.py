@@ -25,6 +25,12 @@ from pika_core.blocking.transport import open_socket
 from pika_core.parameters import ConnectionParameters, Parameters
 from pika_core.protocol import ConnectionProtocol
 from pika_core.protocol import events as ev
+from pika_core.recovery import (
+    RecoverySession,
+    RecoveryTimeoutError,
+    TopologyReplay,
+    is_recoverable,
+)
 
 if TYPE_CHECKING:
     from pika_core.blocking.channel import BlockingChannel
@@ -94,6 +100,14 @@ class BlockingConnection:
         self._secret_reply: Any = None
         self._server_properties: dict[str, Any] = {}
         self._params: Parameters = ConnectionParameters()
+        #: Automatic recovery (None unless the parameters carry a RecoveryPolicy).
+        self._recovery: RecoverySession | None = None
+        self._recovering = False
+        self._replay: TopologyReplay | None = None
+        self._replay_error: BaseException | None = None
+        self._next_attempt_at = 0.0
+        self._heartbeat_thread_arg = heartbeat_thread
+        self._finalizer: Any = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.ChannelOpened: self._on_channel_opened,
             ev.ChannelClosed: self._on_channel_closed,
@@ -133,6 +147,10 @@ class BlockingConnection:
             for params in configs:
                 try:
                     self._open(params, heartbeat_thread)
+                    policy = getattr(params, "recovery", None)
+                    if policy is not None:
+                        self._recovery = RecoverySession(policy, configs)
+                        self._recovery.set_current(params)
                     return
                 except (exceptions.AMQPError, OSError) as exc:
                     LOGGER.warning(
@@ -142,7 +160,9 @@ class BlockingConnection:
         assert last_error is not None
         raise last_error
 
-    def _open(self, params: Parameters, heartbeat_thread: bool | None) -> None:
+    def _open(
+        self, params: Parameters, heartbeat_thread: bool | None, recovering: bool = False
+    ) -> None:
         """One attempt: socket, protocol handshake within stack_timeout, heartbeat thread."""
         stack_timeout = params.stack_timeout
         deadline = time.monotonic() + stack_timeout if stack_timeout is not None else None
@@ -182,9 +202,12 @@ class BlockingConnection:
             self._thread = HeartbeatThread(pump, interval, LINGER)
             self._thread.start()
         # An unclosed, forgotten connection must not live on through its heartbeat thread.
-        weakref.finalize(self, _release, self._thread, pump)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _release, self._thread, pump)
         LOGGER.info("Connection opened to %s:%s", params.host, params.port)
-        hooks.connection_opened(self)
+        if not recovering:
+            hooks.connection_opened(self)
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -203,6 +226,10 @@ class BlockingConnection:
         """Route protocol events to their channels (no user code runs here)."""
         channels = self._channels
         handlers = self._handlers
+        replay = self._replay
+        if replay is not None:
+            now = time.monotonic()
+            events = [event for event in events if not replay.on_event(event, now)]
         for event in events:
             if type(event) is ev.Delivery:
                 channel = channels.get(event.channel)
@@ -221,10 +248,18 @@ class BlockingConnection:
             channel._on_opened()
 
     def _on_channel_closed(self, event: Any) -> None:
+        exc = event.exception
+        if self._will_recover(exc) or (
+            self._recovering
+            and event.channel in self._channels
+            and not isinstance(exc, exceptions.AMQPChannelError)
+        ):
+            return  # the connection is lost: the channel waits for the recovery
         channel = self._channels.pop(event.channel, None)
         if channel is None:
             return
-        exc = event.exception
+        if self._recovery is not None:
+            self._recovery.topology.channel_closed(event.channel)
         channel._on_closed(exc)
         if isinstance(exc, exceptions.ChannelClosedByBroker):
             self._unreported[event.channel] = exc
@@ -234,6 +269,8 @@ class BlockingConnection:
         channel = self._channels.get(event.channel)
         if channel is not None:
             channel._reply = event
+            if self._recovery is not None:
+                self._recovery.topology.record_reply(event.channel, event.request, event.method)
         elif event.channel == 0:
             self._secret_reply = event
 
@@ -251,6 +288,8 @@ class BlockingConnection:
         channel = self._channels.get(event.channel)
         if channel is not None:
             channel._on_consumer_cancelled(event.consumer_tag)
+        if self._recovery is not None:
+            self._recovery.topology.consumer_cancelled(event.channel, event.consumer_tag)
 
     def _on_flow_changed(self, event: Any) -> None:
         LOGGER.info("channel %s flow active=%s (broker channel.flow)", event.channel, event.active)
@@ -274,6 +313,12 @@ class BlockingConnection:
 
     def _on_connection_closed(self, event: Any) -> None:
         exc = event.exception
+        if self._recovering:
+            self._attempt_lost(exc)
+            return
+        if self._will_recover(exc):
+            self._begin_recovery(exc)
+            return
         self._close_error = exc
         self._wakeup = True
         for channel in list(self._channels.values()):
@@ -350,20 +395,44 @@ class BlockingConnection:
         if error is not None and not self._closing:
             raise error
 
-    def _wait(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Pump until ``done()`` (True) or ``timeout`` (False); raise if the connection dies."""
+    def _wait(
+        self,
+        done: Callable[[], bool],
+        timeout: float | None = None,
+        recovery_wait: float | None = -1.0,
+    ) -> bool:
+        """Pump until ``done()`` (True) or ``timeout`` (False); raise if the connection dies.
+
+        While the connection recovers, wait at most ``recovery_wait`` s for it (negative: the
+        policy's blocking_wait; None: as long as it takes), then raise RecoveryTimeoutError.
+        """
         if self._close_error is not None:
             raise exceptions.ConnectionWrongStateError(
                 "The connection is closed; open a new BlockingConnection"
             )
         deadline = None if timeout is None else time.monotonic() + timeout
         blocked_callbacks = self._blocked_callbacks or self._unblocked_callbacks
+        recovery_deadline: float | None = None
         while not done():
             left = None
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
+            if self._recovering:
+                if recovery_deadline is None:
+                    recovery_deadline = self._recovery_deadline(recovery_wait)
+                if time.monotonic() >= recovery_deadline:
+                    raise RecoveryTimeoutError(
+                        "the connection did not recover in time (RecoveryPolicy blocking_wait); "
+                        "it goes on recovering: retry later"
+                    )
+                until = recovery_deadline if deadline is None else min(deadline, recovery_deadline)
+                self._recover_step(until)
+                if self._close_error is not None:
+                    self._raise_if_closed()
+                    return done()
+                continue
             self._turn(left)
             if self._close_error is not None:
                 self._raise_if_closed()
@@ -371,6 +440,222 @@ class BlockingConnection:
             if blocked_callbacks and self._ready and self._dispatch_depth == 0:
                 self._dispatch_blocked_events()
         return True
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def _will_recover(self, exc: BaseException) -> bool:
+        """Whether losing the open connection with ``exc`` starts a recovery."""
+        return (
+            self._recovery is not None
+            and not self._recovering
+            and not self._closing
+            and self._opened
+            and isinstance(exc, exceptions.AMQPConnectionError)
+            and is_recoverable(exc)
+        )
+
+    def _recovery_deadline(self, recovery_wait: float | None) -> float:
+        if recovery_wait is not None and recovery_wait < 0:
+            assert self._recovery is not None
+            recovery_wait = self._recovery.policy.blocking_wait
+        if recovery_wait is None:
+            return float("inf")
+        return time.monotonic() + recovery_wait
+
+    def _begin_recovery(self, cause: BaseException) -> None:
+        """The connection was lost: keep the channels, fail what cannot survive, plan an attempt."""
+        session = self._recovery
+        assert session is not None
+        session.begin(cause)
+        self._recovering = True
+        self._opened = False
+        self._release_transport()
+        for number, channel in list(self._channels.items()):
+            if not channel._on_connection_lost(cause):
+                del self._channels[number]
+                session.topology.channel_closed(number)
+        self._next_attempt_at = time.monotonic() + session.next_delay()
+        for callback in session.callbacks.started:
+            self._ready.append((0, False, callback, (self, cause)))
+        self._wakeup = True
+
+    def _release_transport(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+        if self._pump is not None:
+            self._pump.close_socket()
+
+    def _attempt_lost(self, exc: BaseException) -> None:
+        """The connection of a recovery attempt ended before the recovery finished."""
+        self._replay_error = exc
+        self._replay = None
+        self._opened = False
+        self._release_transport()
+        # Channels already handed back by the lost attempt wait again.
+        for number, channel in list(self._channels.items()):
+            if not channel._recovering and not channel._on_connection_lost(exc):
+                del self._channels[number]
+
+    def _await_recovery(self, limit: float | None, raise_on_timeout: bool = True) -> None:
+        """Run the recovery for up to ``limit`` s (negative: blocking_wait; None: no limit)."""
+        if not self._recovering:
+            return
+        deadline = self._recovery_deadline(limit)
+        while self._recovering:
+            if time.monotonic() >= deadline:
+                if raise_on_timeout:
+                    raise RecoveryTimeoutError(
+                        "the connection is still recovering; retry later (RecoveryPolicy "
+                        "blocking_wait bounds this wait)"
+                    )
+                return
+            self._recover_step(deadline)
+        self._raise_if_closed()
+
+    def _recover_step(self, until: float) -> None:
+        """Sleep until the next attempt is due (not past ``until``), then make that attempt."""
+        session = self._recovery
+        assert session is not None
+        now = time.monotonic()
+        if now < self._next_attempt_at:
+            pause = min(self._next_attempt_at, until) - now
+            if pause > 0:
+                time.sleep(pause)
+            if time.monotonic() < self._next_attempt_at:
+                return
+        for params in session.pass_order():
+            error = self._try_endpoint(params)
+            if error is None:
+                return
+            if session.endpoint_failed(params, error):
+                self._give_up()
+                return
+        if session.attempt_failed():
+            self._give_up()
+            return
+        self._next_attempt_at = time.monotonic() + session.next_delay()
+
+    def _try_endpoint(self, params: Parameters) -> BaseException | None:
+        """Connect to ``params`` and replay the topology; None when recovered, else the error."""
+        session = self._recovery
+        assert session is not None
+        try:
+            self._open(params, self._heartbeat_thread_arg, recovering=True)
+        except (exceptions.AMQPError, OSError) as exc:
+            return exc
+        protocol = self._protocol
+        self._replay_error = None
+        replay = TopologyReplay(
+            protocol,
+            session.topology,
+            list(self._channels),
+            self._on_channel_recovered,
+            self._on_queue_renamed,
+            session.policy.locked_queue_timeout,
+        )
+        self._replay = replay
+        for channel in self._channels.values():
+            channel._attach(protocol)
+        with self._pump_lock():
+            replay.start(time.monotonic())
+        while not replay.done:
+            deadline = replay.next_deadline()
+            self._turn(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if self._replay is None:
+                error = self._replay_error
+                assert error is not None
+                return error
+            if deadline is not None:
+                with self._pump_lock():
+                    replay.tick(time.monotonic())
+        self._replay = None
+        self._recovering = False
+        self._opened = True
+        duration = session.succeeded(params)
+        for callback in session.callbacks.recovered:
+            self._ready.append((0, False, callback, (self, session.attempts + 1, duration)))
+        self._wakeup = True
+        return None
+
+    def _on_channel_recovered(self, number: int) -> None:
+        channel = self._channels.get(number)
+        if channel is not None:
+            channel._on_recovered()
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        for channel in self._channels.values():
+            channel._on_queue_renamed(old, new)
+        session = self._recovery
+        assert session is not None
+        for callback in session.callbacks.renamed:
+            self._ready.append((0, False, callback, (self, old, new)))
+        self._wakeup = True
+
+    def _give_up(self) -> None:
+        """Recovery failed for good: the connection ends with the last error."""
+        session = self._recovery
+        assert session is not None
+        error = session.gave_up()
+        self._recovering = False
+        self._replay = None
+        self._close_error = error
+        for channel in list(self._channels.values()):
+            channel._on_closed(error)
+        self._channels.clear()
+        self._shutdown()
+        hooks.connection_closed(self, error)
+        session.run_callbacks(session.callbacks.failed, self, error)
+
+    def _end_recovery_by_close(self, reply_code: int, reply_text: str) -> None:
+        """close() while recovering: stop, and end as closed by this client."""
+        self._recovering = False
+        self._replay = None
+        if self._recovery is not None:
+            self._recovery.active = False
+        error = exceptions.ConnectionClosedByClient(reply_code, reply_text)
+        self._close_error = error
+        for channel in list(self._channels.values()):
+            channel._on_closed(exceptions.ChannelClosedByClient(reply_code, reply_text))
+        self._channels.clear()
+        self._shutdown()
+        hooks.connection_closed(self, error)
+
+    def _blocking_wait(self) -> float | None:
+        session = self._recovery
+        return session.policy.blocking_wait if session is not None else None
+
+    def add_on_recovery_started_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, cause)`` when a lost connection starts recovering."""
+        self._recovery_callbacks(callback).started.append(callback)
+
+    def add_on_recovered_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, attempts, duration)`` once the connection recovered."""
+        self._recovery_callbacks(callback).recovered.append(callback)
+
+    def add_on_recovery_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, error)`` when the recovery gives up."""
+        self._recovery_callbacks(callback).failed.append(callback)
+
+    def add_on_queue_renamed_callback(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(connection, old_name, new_name)`` when a server-named queue is
+        re-declared under a new name."""
+        self._recovery_callbacks(callback).renamed.append(callback)
+
+    def _recovery_callbacks(self, callback: Callable[..., Any]) -> Any:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        if self._recovery is None:
+            raise exceptions.ConnectionWrongStateError(
+                "recovery callbacks need recovery turned on: ConnectionParameters(..., "
+                "recovery=pika_core.RecoveryPolicy()) or ?recovery=on in the URL"
+            )
+        return self._recovery.callbacks
+
+    @property
+    def is_recovering(self) -> bool:
+        """Whether the connection was lost and is being recovered (pika-core only)."""
+        return self._recovering
 
     def _dispatch_blocked_events(self) -> None:
         """Run ready blocked/unblocked callbacks (and only those) from inside a publish wait."""
@@ -504,6 +789,10 @@ class BlockingConnection:
 
     def close(self, reply_code: int = 200, reply_text: str = "Normal shutdown") -> None:
         """Close every open channel (cancelling consumers), then the connection."""
+        if self._recovering:
+            LOGGER.info("Closing connection (%s) during recovery: %s", reply_code, reply_text)
+            self._end_recovery_by_close(reply_code, reply_text)
+            return
         if not self.is_open:
             msg = (
                 f"{self.__class__.__name__}.close({reply_code}, {reply_text!r}) called on "
@@ -548,13 +837,24 @@ class BlockingConnection:
         allowed = self._dispatch_depth == 0
         self._wakeup = False
         if time_limit is None:
-            self._wait(lambda: self._wakeup or (allowed and self._has_dispatchable()))
+            self._wait(
+                lambda: self._wakeup or (allowed and self._has_dispatchable()), recovery_wait=None
+            )
         else:
             deadline = time.monotonic() + time_limit
             while True:
                 # With callbacks already waiting, only pick up what has arrived: never block.
                 ready = (allowed and self._has_dispatchable()) or self._wakeup
                 left = 0.0 if ready else deadline - time.monotonic()
+                if self._recovering:
+                    if not ready:
+                        self._await_recovery(max(left, 0.0), raise_on_timeout=False)
+                    if self._close_error is not None:
+                        self._raise_if_closed()
+                        return
+                    if self._recovering or ready or time.monotonic() >= deadline:
+                        break
+                    continue
                 self._turn(left if left > 0 else 0.0)
                 if self._close_error is not None:
                     self._raise_if_closed()
@@ -582,6 +882,8 @@ class BlockingConnection:
         """Open a channel (the lowest free number unless ``channel_number`` is given)."""
         from pika_core.blocking.channel import BlockingChannel
 
+        if self._recovering:
+            self._await_recovery(-1.0)
         if not self.is_open:
             raise exceptions.ConnectionWrongStateError(
                 "channel() on a closed connection; open a new BlockingConnection"
@@ -620,7 +922,7 @@ class BlockingConnection:
     @property
     def is_closed(self) -> bool:
         """Whether the connection is closed (by either side or by a failure)."""
-        return self._close_error is not None or self._pump is None
+        return self._close_error is not None or (self._pump is None and not self._recovering)
 
     @property
     def is_open(self) -> bool:

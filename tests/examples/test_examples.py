@@ -203,6 +203,37 @@ def test_recovery_example_survives_close_connection(
     assert "Traceback" not in output, output
 
 
+def test_builtin_recovery_example_survives_close_connection(
+    amqp_url: str, names: tuple[str, str]
+) -> None:
+    """consume_builtin_recovery.py: the same kill, recovered by the library, same process."""
+    queue_name, connection_name = names
+    env = _example_env(amqp_url, QUEUE=queue_name, CONNECTION_NAME=connection_name)
+    program = Program([sys.executable, str(EXAMPLES / "consume_builtin_recovery.py")], env)
+    try:
+        program.wait_for(lambda lines: any(l.startswith("connected") for l in lines), "connect")
+        first_pid = wait_for_connection(connection_name)
+        before = [f"before-{i}" for i in range(3)]
+        _publish(amqp_url, queue_name, before)
+        program.wait_for(_received(before), "the messages published before the kill")
+        _rabbitmqctl("close_connection", first_pid, "pika-core test: killed on purpose")
+        program.wait_for(lambda lines: any(l.startswith("recovered") for l in lines), "recovery")
+        second_pid = wait_for_connection(connection_name, not_pid=first_pid)
+        assert second_pid != first_pid
+        after = [f"after-{i}" for i in range(5)]
+        _publish(amqp_url, queue_name, after)
+        program.wait_for(_received(after), "the messages published after the kill")
+    finally:
+        status = program.interrupt()
+    output = program.output()
+    assert "connection lost: ConnectionClosedByBroker" in output, output
+    assert "CONNECTION_FORCED" in output, output
+    assert sum(line.startswith("connected") for line in output.splitlines()) == 1, output
+    assert "stopped" in output, output
+    assert status == 0, output
+    assert "Traceback" not in output, output
+
+
 def _example_env(amqp_url: str, **extra: str) -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return dict(os.environ, AMQP_URL=amqp_url, PYTHONPATH=path, PYTHONUNBUFFERED="1", **extra)
