@@ -30,7 +30,16 @@ TYPECHECK_EXTRAS = {"streamdal": "[otel,prometheus,jsonschema,yaml]"}
 # What tests_core runs: everything that needs the core alone (the fault tests have their own).
 CORE_TEST_PATHS = ["tests/core", "tests/compat", "tests/examples", "tests/test_repository.py"]
 
-nox.options.sessions = ["lint", "typecheck", "tests_core", "tests_plugin", "packaging", "docs"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests_core",
+    "tests_plugin",
+    "packaging",
+    "docs",
+    "tests_fault",
+    "tests_cluster",
+]
 nox.options.reuse_venv = "yes"
 # uv (installed beside nox by scripts/test.sh) makes environments in seconds; plain virtualenv
 # and pip work too.
@@ -186,9 +195,9 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench.run", *session.posargs)
 
 
-@nox.session(default=False)
+@nox.session
 def tests_fault(session: nox.Session) -> None:
-    """Not default: tests/fault without the cluster (own RabbitMQ nodes, a fault proxy)."""
+    """tests/fault without the cluster: recovery and faults on RabbitMQ nodes of their own, a fault proxy."""
     session.install(*_group("test"), "-e", ".")
     session.run(
         "pytest",
@@ -200,9 +209,9 @@ def tests_fault(session: nox.Session) -> None:
     )
 
 
-@nox.session(default=False)
+@nox.session
 def tests_cluster(session: nox.Session) -> None:
-    """Not default: the cluster tests of tests/fault (three RabbitMQ nodes of their own)."""
+    """The cluster tests of tests/fault (three RabbitMQ nodes of their own; about a minute to start)."""
     session.install(*_group("test"), "-e", ".")
     session.run(
         "pytest",
