@@ -1,6 +1,8 @@
 """A pytest plugin for people writing pika-core plugins: every plugin is tested the same way.
 
-Enabled through the ``pytest11`` entry point of pika-core (or ``-p pika_core.testing``). It gives
+Enable it with ``pytest_plugins = ["pika_core.testing"]`` in a conftest.py (or
+``-p pika_core.testing``); it is not auto-loaded, so that importing pika-core never happens
+before a test run's coverage measurement starts. It gives
 the fixture ``pika_plugin_manager``: a fresh plugin manager holding only the built-in adapters,
 installed as the process-wide manager for the duration of one test, so that connections, channels
 and pika's adapter module paths (``pika_core.adapters.tornado_connection``) see exactly the
