@@ -44,8 +44,18 @@ FLUSH_THRESHOLD = 64 * 1024
 #: A publish waits (pumping I/O) while more than this many bytes cannot be written: the broker
 #: is not reading (blocked connection or a slow network), so buffering more would only grow.
 HIGH_WATER_MARK = 4 * 1024 * 1024
-#: How long the heartbeat thread lets buffered publishes wait before it sends them.
+#: A publish (or ack outside a callback) that comes this long after the previous one is sent at
+#: once: only back-to-back calls (a burst) are coalesced, so a lone message never waits.
+BURST_GAP = 0.0002
+#: Acks queued by consumer callbacks go out when the callbacks of one turn are done, or once
+#: the oldest has waited this long (a slow callback must not hold earlier acks back).
+ACK_DELAY = 0.001
+#: The longest the heartbeat thread lets bytes sit that the caller's thread left buffered when
+#: it went back to the application (the tail of a burst; every wait flushes before blocking).
 LINGER = 0.002
+
+_monotonic = time.monotonic
+_DELIVERY = ev.Delivery
 
 ParametersArg = Union[None, Parameters, Sequence[Parameters]]
 _Ready = Tuple[int, bool, Callable[..., Any], Tuple[Any, ...]]
@@ -96,10 +106,17 @@ class BlockingConnection:
         self._closing = False
         self._thread: HeartbeatThread | None = None
         self._unflushed = 0
+        #: When the previous publish (or ack outside a callback) was queued (burst detection).
+        self._last_publish = 0.0
         self._ack_dirty = False
+        #: When the oldest ack queued by a callback and not yet sent was queued.
+        self._ack_since = 0.0
         self._secret_reply: Any = None
         self._server_properties: dict[str, Any] = {}
-        self._params: Parameters = ConnectionParameters()
+        if parameters is not None and not isinstance(parameters, Parameters):
+            parameters = tuple(parameters)  # read once: a generator is not read twice
+        #: The parameters in use (the first to try until a connection opens); plugins read it.
+        self._params: Parameters = _first_parameters(parameters)
         #: Automatic recovery (None unless the parameters carry a RecoveryPolicy).
         self._recovery: RecoverySession | None = None
         self._recovering = False
@@ -213,6 +230,11 @@ class BlockingConnection:
         state = "open" if self.is_open else "closed"
         return f"<{self.__class__.__name__} {state} {self._params.host}:{self._params.port}>"
 
+    @property
+    def params(self) -> Parameters:
+        """The connection parameters in use (the ones that opened the current connection)."""
+        return self._params
+
     def __enter__(self) -> BlockingConnection:  # noqa: PYI034 - Self needs typing_extensions on 3.8
         return self
 
@@ -230,11 +252,13 @@ class BlockingConnection:
         if replay is not None:
             now = time.monotonic()
             events = [event for event in events if not replay.on_event(event, now)]
+        delivery = _DELIVERY
         for event in events:
-            if type(event) is ev.Delivery:
-                channel = channels.get(event.channel)
+            if type(event) is delivery:
+                number, method, properties, body = event
+                channel = channels.get(number)
                 if channel is not None:
-                    channel._on_delivery(event.method, event.properties, event.body)
+                    channel._on_delivery(method, properties, body)
             else:
                 handlers[type(event)](event)
 
@@ -684,27 +708,58 @@ class BlockingConnection:
             self._wait(lambda: pump.out_size() <= HIGH_WATER_MARK or pump.closed)
 
     def _after_publish(self, size: int) -> None:
-        """Called once per publish: coalesce sends, flushing by size (or at once without the thread)."""
+        """Called once per publish: send a lone message at once, coalesce a burst by size.
+
+        Back-to-back publishes stay buffered until FLUSH_THRESHOLD bytes are waiting, the caller
+        waits for anything (every wait flushes first), or the heartbeat thread finds them left
+        behind for LINGER s. Without the heartbeat thread every publish is sent at once, as pika
+        does.
+        """
         unflushed = self._unflushed + size + 64
         thread = self._thread
-        if unflushed >= FLUSH_THRESHOLD or thread is None:
+        if thread is None or unflushed >= FLUSH_THRESHOLD:
             self._flush_publishes()
-        else:
-            self._unflushed = unflushed
-            if not thread.dirty.is_set():
-                thread.dirty.set()
+            return
+        now = _monotonic()
+        if now - self._last_publish >= BURST_GAP:
+            self._last_publish = now
+            self._flush_publishes()
+            return
+        self._last_publish = now
+        self._unflushed = unflushed
+        thread.notify()
 
     def _after_ack(self) -> None:
-        """Called once per ack/nack/reject: sent after the running callback, or like a publish."""
-        self._ack_dirty = True
-        if not self._dispatch_depth:
-            self._after_publish(0)
+        """Called once per ack/nack/reject: batched per dispatch turn inside a callback, else
+        treated like a publish."""
+        if self._dispatch_depth:
+            if not self._ack_dirty:
+                self._ack_dirty = True
+                self._ack_since = _monotonic()
+            return
+        self._after_publish(0)
 
     def _flush_acks(self) -> None:
-        """Send acks a consumer callback queued (one send per callback, not per ack)."""
+        """After one consumer callback: send its acks if the oldest has waited ACK_DELAY s,
+        else leave them for the end of the dispatch turn (one send for many callbacks)."""
+        if _monotonic() - self._ack_since >= ACK_DELAY:
+            self._send_acks()
+        elif not self._dispatch_depth:
+            # The consume() generator: the application runs between messages, so keep the
+            # heartbeat thread's promise that nothing stays buffered for long.
+            thread = self._thread
+            if thread is None:
+                self._send_acks()
+            else:
+                thread.notify()
+
+    def _send_acks(self) -> None:
+        """Send what callbacks queued (acks, and publishes made in them)."""
         self._ack_dirty = False
-        if self._pump is not None:
-            self._pump.flush()
+        pump = self._pump
+        if pump is not None:
+            self._unflushed = 0
+            pump.flush()
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -723,12 +778,15 @@ class BlockingConnection:
                     break
                 _timer_id, _blocked, callback, args = ready.popleft()
                 callback(*args)
-            while self._pending_channels:
-                number = next(iter(self._pending_channels))
-                channel = self._pending_channels.pop(number)
-                channel._dispatch_events()
+            pending_channels = self._pending_channels
+            while pending_channels:
+                number = next(iter(pending_channels))
+                pending_channels.pop(number)._dispatch_events()
         finally:
             self._dispatch_depth -= 1
+            # One send for the acks (and publishes) of every callback of this turn.
+            if self._ack_dirty or self._unflushed:
+                self._send_acks()
 
     def _raise_unreported(self) -> None:
         """Raise the ChannelClosedByBroker of a channel no blocking call has reported yet."""
@@ -976,6 +1034,15 @@ def _negotiated(protocol: Any, name: str) -> int:
     """A value negotiated in connection.tune (heartbeat, frame_max, channel_max)."""
     value = getattr(protocol, name, 0)
     return int(value or 0)
+
+
+def _first_parameters(parameters: Any) -> Parameters:
+    """The parameters tried first (the default ones when none or a bad value was given)."""
+    if isinstance(parameters, Parameters):
+        return parameters
+    if isinstance(parameters, tuple) and parameters and isinstance(parameters[0], Parameters):
+        return parameters[0]
+    return ConnectionParameters()
 
 
 def _new_protocol(params: Parameters, connection: BlockingConnection) -> ConnectionProtocol:

@@ -122,6 +122,10 @@ class SocketPump:
         """How many bytes are waiting for the socket to accept them."""
         return len(self._out)
 
+    def has_pending(self) -> bool:
+        """Whether anything waits to be sent (read without the lock: a hint, not a promise)."""
+        return bool(self._out) or self.protocol.outbound_size > 0
+
     # -- waiting and reading -------------------------------------------------------------------
 
     def wake(self) -> None:
