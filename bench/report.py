@@ -28,6 +28,7 @@ def summarise(
                 + (f" ({metric.unit})" if metric.unit != metric.title else ""),
                 "unit": metric.unit,
                 "higher_is_better": metric.higher_is_better,
+                "baseline": baseline,
                 "rows": {},
             }
             for client in clients:
@@ -78,17 +79,15 @@ def _ratio(row: dict[str, Any], key: str) -> str:
     return f"{value:.2f}x" if value is not None else "-"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _cells(row: dict[str, Any], with_baseline: bool = True) -> list[str]:
+    """median, min-max, x reference, [x baseline,] note."""
     if row.get("median") is None:
-        return ["n/a", "", "", "", row.get("reason", "")]
+        return ["n/a", "", "", ""] + ([""] if with_baseline else []) + [row.get("reason", "")]
     spread = f"{_number(row['min'])}-{_number(row['max'])}"
-    return [
-        _number(row["median"]),
-        spread,
-        _ratio(row, "x_reference"),
-        _ratio(row, "x_baseline"),
-        row.get("note", ""),
-    ]
+    cells = [_number(row["median"]), spread, _ratio(row, "x_reference")]
+    if with_baseline:
+        cells.append(_ratio(row, "x_baseline"))
+    return cells + [row.get("note", "")]
 
 
 def text_table(summary: Summary, labels: dict[str, str]) -> str:
@@ -97,34 +96,44 @@ def text_table(summary: Summary, labels: dict[str, str]) -> str:
     width = max([len(label) for label in labels.values()] + [6])
     for block in summary.values():
         better = "higher" if block["higher_is_better"] else "lower"
+        with_baseline = block.get("baseline") is not None
         lines.append("")
         lines.append(f"{block['title']}, {better} is better")
-        header = ["median", "min-max", "x ref", "x C", "note"]
+        header = ["median", "min-max", "x ref"] + (["x C"] if with_baseline else [])
+        widths = [11, 21, 7, 7]
         lines.append(
-            f"  {'client':<{width}}  {header[0]:>11}  {header[1]:>21}  {header[2]:>7}  "
-            f"{header[3]:>7}  {header[4]}"
+            f"  {'client':<{width}}  "
+            + "  ".join(f"{cell:>{w}}" for cell, w in zip(header, widths))
+            + "  note"
         )
         for name, row in block["rows"].items():
-            c = _cells(row)
+            cells = _cells(row, with_baseline)
             lines.append(
-                f"  {labels[name]:<{width}}  {c[0]:>11}  {c[1]:>21}  {c[2]:>7}  {c[3]:>7}  {c[4]}"
+                f"  {labels[name]:<{width}}  "
+                + "  ".join(f"{cell:>{w}}" for cell, w in zip(cells[:-1], widths))
+                + f"  {cells[-1]}"
             )
     return "\n".join(lines)
 
 
-def markdown(summary: Summary, labels: dict[str, str], reference: str, baseline: str) -> str:
-    """The same tables in Markdown, for docs/benchmarks.md."""
+def markdown(summary: Summary, labels: dict[str, str], reference: str, baseline: str | None) -> str:
+    """The same tables in Markdown, for docs/benchmarks.md (no baseline column without one)."""
     parts: list[str] = []
     for block in summary.values():
         better = "higher" if block["higher_is_better"] else "lower"
         parts.append(f"**{block['title']}**, {better} is better\n")
+        ratio_headers = [f"x {labels.get(reference, reference)}"]
+        if baseline is not None:
+            ratio_headers.append(f"x {labels.get(baseline, baseline)}")
+        first = "client" if baseline is not None else "setup"
+        parts.append(f"| {first} | median | min-max | " + " | ".join(ratio_headers) + " | note |")
         parts.append(
-            f"| client | median | min-max | x {labels.get(reference, reference)} "
-            f"| x {labels.get(baseline, baseline)} | note |"
+            "| --- | ---: | ---: | " + " | ".join("---:" for _ in ratio_headers) + " | --- |"
         )
-        parts.append("| --- | ---: | ---: | ---: | ---: | --- |")
         for name, row in block["rows"].items():
-            cells = [labels[name]] + [cell.replace("|", "/") for cell in _cells(row)]
+            cells = [labels[name]] + [
+                cell.replace("|", "/") for cell in _cells(row, baseline is not None)
+            ]
             parts.append("| " + " | ".join(cells) + " |")
         parts.append("")
     return "\n".join(parts)

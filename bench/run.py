@@ -35,7 +35,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_REFERENCE = "pika-core-blocking"
 BASELINE = "c"
+PIPELINE_REFERENCE = "pipe-absent"  # the pipelines rows are compared with the plugin absent
 RUN_TIMEOUT_S = 180.0
+PLUGINS_ENV = "PIKA_CORE_PLUGINS"
+CORE_ROW_PLUGINS = "gevent,tornado,twisted"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -76,11 +79,30 @@ def _python_command(client: str, scenario: str, params: Params) -> list[str]:
     ]
 
 
-def _execute(command: list[str], timeout: float) -> tuple[int, str, str, float, float]:
+def _environment(module: ModuleType) -> dict[str, str]:
+    """The worker's environment: the runner's, with the driver module's ENV applied (a None
+    value removes the variable). pika-core rows load the I/O-framework plugins only, so that
+    an installed pika-streamdal (measured in the pipelines rows) does not touch them."""
+    env = dict(os.environ)
+    changes: dict[str, str | None] = {}
+    if module.CLIENT.family == "pika-core":
+        changes[PLUGINS_ENV] = CORE_ROW_PLUGINS
+    changes.update(getattr(module, "ENV", {}))
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _execute(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, str, str, float, float]:
     """Run one driver process; (exit status, stdout, stderr, wall seconds, peak RSS MiB)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=str(ROOT))
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=str(ROOT), env=env)
         deadline = time.monotonic() + timeout
         status = None
         usage = None
@@ -107,18 +129,37 @@ def _execute(command: list[str], timeout: float) -> tuple[int, str, str, float, 
         return status, stdout, stderr, wall, peak
 
 
-def _probe(module: ModuleType) -> str | None:
-    """Why a client cannot run at all (None when it can)."""
-    probe = getattr(module, "probe", None)
-    if probe is not None:
-        return probe()  # type: ignore[no-any-return]
+def _probe_batch(modules: list[ModuleType]) -> dict[str, str | None]:
+    """Why each client cannot run at all (None when it can), all set up in one worker process
+    (one process per client only if that one crashes)."""
+    if not modules:
+        return {}
+    names = [module.CLIENT.name for module in modules]
     status, stdout, stderr, _, _ = _execute(
-        [sys.executable, "-m", "bench.drivers", "--probe", module.CLIENT.name], 60
+        [sys.executable, "-m", "bench.drivers", "--probe", *names], 120
     )
-    if status != 0:
-        return f"probe crashed: {stderr.strip()[-200:]}"
-    answer = json.loads(stdout.strip().splitlines()[-1])
-    return None if answer["status"] == "ok" else str(answer["reason"])
+    if status == 0 and stdout.strip():
+        return dict(json.loads(stdout.strip().splitlines()[-1])["reasons"])
+    if len(modules) == 1:
+        return {names[0]: f"probe crashed: {stderr.strip()[-200:]}"}
+    reasons: dict[str, str | None] = {}
+    for module in modules:
+        reasons.update(_probe_batch([module]))
+    return reasons
+
+
+def _probe(modules: list[ModuleType]) -> dict[str, str | None]:
+    """Why each client cannot run: its own ``probe()`` where it has one, else a worker's try."""
+    reasons: dict[str, str | None] = {}
+    batch = []
+    for module in modules:
+        probe = getattr(module, "probe", None)
+        if probe is not None:
+            reasons[module.CLIENT.name] = probe()
+        else:
+            batch.append(module)
+    reasons.update(_probe_batch(batch))
+    return reasons
 
 
 def _sample(module: ModuleType, scenario: Scenario, params: Params, run: int) -> dict[str, Any]:
@@ -132,7 +173,7 @@ def _sample(module: ModuleType, scenario: Scenario, params: Params, run: int) ->
         command = module.command(scenario.name, params)
     else:
         command = _python_command(client, scenario.name, params)
-    status, stdout, stderr, wall, peak = _execute(command, RUN_TIMEOUT_S)
+    status, stdout, stderr, wall, peak = _execute(command, RUN_TIMEOUT_S, _environment(module))
     sample.update(wall_s=round(wall, 3), peak_rss_mib=round(peak, 1))
     raw: dict[str, Any] = {}
     lines = stdout.strip().splitlines()
@@ -151,10 +192,10 @@ def _sample(module: ModuleType, scenario: Scenario, params: Params, run: int) ->
         return sample
     hwm = raw.get("vm_hwm_mib")
     raw["peak_rss_mib"] = hwm if hwm is not None and hwm > 0 else peak
-    if raw.get("count") is not None and int(raw["count"]) < params.count:
-        capped = f"time-capped after {params.budget_s:g} s"
-        if "time-capped" not in str(raw.get("note", "")):
-            raw["note"] = f"{raw.get('note', '')}, {capped}".strip(", ")
+    capped = raw.get("count") is not None and int(raw["count"]) < params.count
+    if capped and "time-capped" not in str(raw.get("note", "")):
+        limit = params.budget_s if scenario.needs_responder else params.cap_s
+        raw["note"] = f"{raw.get('note', '')}, time-capped at {limit:g} s".strip(", ")
     sample["peak_rss_mib"] = round(raw["peak_rss_mib"], 1)
     metrics = {metric.key: metric.compute(raw, scenario) for metric in scenario.metrics}
     sample.update(status="ok", note=raw.get("note", ""), count=raw.get("count"), metrics=metrics)
@@ -193,7 +234,18 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _rows(scenario: Scenario, clients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The clients a scenario runs over: the pipeline variants, or every other client."""
+    want_pipeline = scenario.family == "pipelines"
+    return [c for c in clients if (c["family"] == "pipeline") == want_pipeline]
+
+
+def _runs(scenario: Scenario, runs: int) -> int:
+    return max(runs, scenario.min_runs)
+
+
 def main(argv: list[str] | None = None) -> int:
+    begun = time.perf_counter()
     args = _parse(argv)
     modules = {module.CLIENT.name: module for module in discover()}
     if args.list:
@@ -212,12 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     for scenario in scenarios:
         count = scenario.quick_count if args.quick else scenario.count
-        print(f"  {scenario.name:9} {count:>7,} x {scenario.size:>7,} B  {scenario.title}")
+        runs = _runs(scenario, args.runs)
+        print(
+            f"  {scenario.name:9} {count:>7,} x {scenario.size:>7,} B  {runs} runs  "
+            f"{scenario.title}"
+        )
 
+    reasons = _probe([modules[name] for name in client_names])
     clients: list[dict[str, Any]] = []
     for name in client_names:
         module = modules[name]
-        reason = _probe(module)
+        reason = reasons.get(name)
         clients.append(
             {
                 "name": name,
@@ -231,11 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  client {name:20} {state}", flush=True)
     available = [c for c in clients if c["available"]]
     use_c = any(c["name"] == BASELINE for c in available)
+    scenarios = [s for s in scenarios if _rows(s, clients)]
 
     broker = Broker(args.host, args.port, use_c)
     responder = None
     rpc_queue = f"bench-{suite}-rpc"
-    if any(s.needs_responder for s in scenarios) and available:
+    if any(s.needs_responder and _rows(s, available) for s in scenarios):
         responder = Responder(args.host, args.port, rpc_queue, use_c)
         print(f"  rpc responder: {responder.kind}", flush=True)
 
@@ -253,13 +311,14 @@ def main(argv: list[str] | None = None) -> int:
                         "metrics": {},
                     }
                 )
-    total = len(scenarios) * args.runs * len(available)
+    total = sum(_runs(s, args.runs) * len(_rows(s, available)) for s in scenarios)
     done = 0
     started = time.perf_counter()
     try:
         for scenario in scenarios:
-            for run in range(1, args.runs + 1):
-                for client in available:
+            runs = _runs(scenario, args.runs)
+            for run in range(1, runs + 1):
+                for client in _rows(scenario, available):
                     queue = ""
                     if scenario.needs_queue:
                         queue = f"bench-{suite}-{scenario.name}-{client['name']}-{run}"
@@ -276,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                     done += 1
                     print(
                         f"[{done:>3}/{total}] {time.perf_counter() - started:6.1f}s "
-                        f"{scenario.name:9} run {run}/{args.runs} {client['name']:20} "
+                        f"{scenario.name:9} run {run}/{runs} {client['name']:20} "
                         f"{_brief(scenario, sample)}",
                         flush=True,
                     )
@@ -294,14 +353,37 @@ def main(argv: list[str] | None = None) -> int:
         if args.reference in names
         else next((c["name"] for c in available if c["family"] == "pika-core"), args.reference)
     )
-    summary = report.summarise(samples, scenarios, clients, reference, BASELINE)
-    elapsed = time.perf_counter() - started
-    print(report.text_table(summary, labels))
-    print(
-        f"\nx ref: ratio of the median to {labels.get(reference, reference)}'s; x C: to "
-        f"{labels.get(BASELINE, BASELINE)}'s (the raw ratio, so below 1 is better for "
-        f"latency and memory). Suite time {elapsed:.0f} s."
+    client_scenarios = [s for s in scenarios if s.family != "pipelines"]
+    pipeline_scenarios = [s for s in scenarios if s.family == "pipelines"]
+    summary = report.summarise(
+        samples,
+        client_scenarios,
+        [c for c in clients if c["family"] != "pipeline"],
+        reference,
+        BASELINE,
     )
+    pipelines = report.summarise(
+        samples,
+        pipeline_scenarios,
+        [c for c in clients if c["family"] == "pipeline"],
+        PIPELINE_REFERENCE,
+        None,
+    )
+    elapsed = time.perf_counter() - begun
+    if summary:
+        print(report.text_table(summary, labels))
+        print(
+            f"\nx ref: ratio of the median to {labels.get(reference, reference)}'s; x C: to "
+            f"{labels.get(BASELINE, BASELINE)}'s (the raw ratio, so below 1 is better for "
+            "latency and memory)."
+        )
+    if pipelines:
+        print("\nMessage pipelines (pika-streamdal), pika-core BlockingConnection:")
+        print(report.text_table(pipelines, labels))
+        print(
+            f"\nx ref: ratio of the median to {labels.get(PIPELINE_REFERENCE)}'s (for CPU per "
+            "message, below 1 is cheaper)."
+        )
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -321,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(elapsed, 1),
             "reference": reference,
             "baseline": BASELINE,
+            "pipeline_reference": PIPELINE_REFERENCE,
             "responder": responder.kind if responder else None,
             "machine": _machine(),
             "scenarios": [
@@ -329,28 +412,41 @@ def main(argv: list[str] | None = None) -> int:
                     "title": s.title,
                     "count": s.quick_count if args.quick else s.count,
                     "size": s.size,
+                    "runs": _runs(s, args.runs),
+                    "cap_s": params_for(s, "", 0, "", args.quick, "").cap_s,
                 }
                 for s in scenarios
             ],
         },
         "clients": clients,
         "summary": summary,
+        "pipelines": pipelines,
         "samples": samples,
     }
     (out / "latest.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    (out / "latest.md").write_text(
-        report.markdown(summary, labels, reference, BASELINE), encoding="utf-8"
-    )
+    markdown = report.markdown(summary, labels, reference, BASELINE)
+    if pipelines:
+        markdown += "\n" + report.markdown(pipelines, labels, PIPELINE_REFERENCE, None)
+    (out / "latest.md").write_text(markdown, encoding="utf-8")
     written = [str(out / "latest.json"), str(out / "latest.md")]
     if not args.no_chart:
         try:
             from bench import chart
 
-            chart.draw(summary, labels, str(out / "latest.png"), title)
-            written.append(str(out / "latest.png"))
+            if summary:
+                chart.draw(summary, labels, str(out / "latest.png"), title)
+                written.append(str(out / "latest.png"))
+            if pipelines:
+                pipeline_title = (
+                    f"pika-streamdal message pipelines, pika-core BlockingConnection, medians "
+                    f"of {max(_runs(s, args.runs) for s in pipeline_scenarios)} runs"
+                )
+                chart.draw(pipelines, labels, str(out / "latest-pipelines.png"), pipeline_title)
+                written.append(str(out / "latest-pipelines.png"))
         except ImportError as exc:
             print(f"no chart ({exc}): pip install matplotlib, or pass --no-chart")
     print("wrote " + ", ".join(written))
+    print(f"Suite time {time.perf_counter() - begun:.0f} s ({done} runs).")
     return 0
 
 

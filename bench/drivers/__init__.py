@@ -49,6 +49,10 @@ def discover() -> list[ModuleType]:
     return sorted(modules, key=lambda module: module.CLIENT.order)
 
 
+# Bulk loops look at the clock once per this many messages (Params.cap_s bounds them).
+CHECK_EVERY = 100
+
+
 def timed(elapsed: float, count: int, note: str = "") -> dict[str, Any]:
     """The raw result of a timed scenario, as every driver reports it."""
     return {"elapsed_s": elapsed, "count": count, "note": note}

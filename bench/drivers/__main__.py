@@ -1,9 +1,10 @@
 """The worker: runs one scenario of one Python client in this fresh process, prints JSON.
 
-Usage (the runner calls it): ``python -m bench.drivers CLIENT SCENARIO PARAMS_JSON`` or
-``python -m bench.drivers --probe CLIENT``. The last line on stdout is a JSON object with
-``status`` "ok" (plus the raw result) or "n/a" (plus ``reason``); a crash exits non-zero with
-the traceback on stderr.
+Usage (the runner calls it): ``python -m bench.drivers CLIENT SCENARIO PARAMS_JSON``, or
+``python -m bench.drivers --probe CLIENT [CLIENT ...]`` to set up every named client in one
+process. The last line on stdout is a JSON object with ``status`` "ok" (plus the raw result,
+or for a probe ``reasons``: each client's null or why it cannot run) or "n/a" (plus
+``reason``); a crash exits non-zero with the traceback on stderr.
 """
 
 from __future__ import annotations
@@ -44,20 +45,24 @@ def _emit(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _probe(name: str) -> int:
-    module = _module(name)
-    try:
-        module.driver()
-    except Exception as exc:  # noqa: BLE001 - any import or setup failure makes the row n/a
-        _emit({"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"})
-        return 0
-    _emit({"status": "ok"})
+def _probe(names: list[str]) -> int:
+    """Try to set up each named client in this one process: {name: None or why not}."""
+    reasons: dict[str, str | None] = {}
+    for name in names:
+        module = _module(name)
+        try:
+            module.driver()
+        except Exception as exc:  # noqa: BLE001 - any import or setup failure makes the row n/a
+            reasons[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            reasons[name] = None
+    _emit({"status": "ok", "reasons": reasons})
     return 0
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--probe":
-        return _probe(argv[1])
+    if len(argv) >= 2 and argv[0] == "--probe":
+        return _probe(argv[1:])
     if len(argv) != 3:
         sys.stderr.write(__doc__ or "")
         return 2
@@ -68,7 +73,11 @@ def main(argv: list[str]) -> int:
     if reason:
         _emit({"status": "n/a", "reason": reason})
         return 0
-    driver = module.driver()
+    try:
+        driver = module.driver()
+    except Unsupported as exc:
+        _emit({"status": "n/a", "reason": str(exc)})
+        return 0
     method = getattr(driver, scenario, None)
     if method is None:
         _emit({"status": "n/a", "reason": f"the {name} driver has no {scenario} scenario"})

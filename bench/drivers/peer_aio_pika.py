@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from bench.drivers import Client, timed
+from bench.drivers import CHECK_EVERY, Client, timed
 from bench.scenarios import Params
 
 CLIENT = Client("aio-pika", "aio-pika", 23, "peer")
@@ -38,12 +38,17 @@ class AioPikaDriver:
         message = self.aio_pika.Message
         body = bytes(params.size)
         start = time.perf_counter()
-        for _ in range(params.count):
+        deadline = start + params.cap_s
+        sent = 0
+        while sent < params.count:
             await exchange.publish(message(body), routing_key=params.queue)
-        await self._wait_for_count(channel, params.queue, params.count)
+            sent += 1
+            if sent % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                break
+        await self._wait_for_count(channel, params.queue, sent)
         elapsed = time.perf_counter() - start
         await connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, sent)
 
     async def _confirms(self, params: Params) -> dict[str, Any]:
         connection = await self._connect(params)
@@ -61,15 +66,23 @@ class AioPikaDriver:
                 window.release()
 
         start = time.perf_counter()
-        for _ in range(params.count):
+        deadline = start + params.cap_s
+        for sent in range(1, params.count + 1):
             await window.acquire()
             pending.append(asyncio.ensure_future(publish_one()))
+            if sent % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                break
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - start
         await connection.close()
-        return timed(elapsed, params.count, f"window {params.window} (a task per publish)")
+        note = f"window {params.window} (a task per publish)"
+        return timed(elapsed, len(pending), note)
 
-    async def _consume_on(self, channel: Any, params: Params) -> None:
+    async def _consume_on(
+        self, channel: Any, params: Params, deadline: float = float("inf")
+    ) -> tuple[int, float]:
+        """Consume the queue's ``count`` messages (fewer once ``deadline`` has passed): how
+        many, and when the last was acknowledged (cancelling the consumer is not timed)."""
         await channel.set_qos(prefetch_count=params.prefetch)
         queue = await channel.get_queue(params.queue, ensure=False)
         done = asyncio.get_running_loop().create_future()
@@ -79,24 +92,26 @@ class AioPikaDriver:
 
         async def on_message(message: Any) -> None:
             nonlocal received
+            if done.done():
+                return
             received += 1
             if received % ack_every == 0 or received == count:
                 await message.ack(multiple=True)
-            if received == count and not done.done():
-                done.set_result(None)
+                if received == count or time.perf_counter() > deadline:
+                    done.set_result((received, time.perf_counter()))
 
         tag = await queue.consume(on_message, no_ack=False)
-        await done
+        result: tuple[int, float] = await done
         await queue.cancel(tag)
+        return result
 
     async def _consume(self, params: Params) -> dict[str, Any]:
         connection = await self._connect(params)
         channel = await connection.channel(publisher_confirms=False)
         start = time.perf_counter()
-        await self._consume_on(channel, params)
-        elapsed = time.perf_counter() - start
+        received, end = await self._consume_on(channel, params, start + params.cap_s)
         await connection.close()
-        return timed(elapsed, params.count)
+        return timed(end - start, received)
 
     async def _large(self, params: Params) -> dict[str, Any]:
         connection = await self._connect(params)
@@ -106,10 +121,9 @@ class AioPikaDriver:
         start = time.perf_counter()
         for _ in range(params.count):
             await exchange.publish(self.aio_pika.Message(body), routing_key=params.queue)
-        await self._consume_on(channel, params)
-        elapsed = time.perf_counter() - start
+        _, end = await self._consume_on(channel, params)
         await connection.close()
-        return timed(elapsed, params.count)
+        return timed(end - start, params.count)
 
     async def _rpc(self, params: Params) -> dict[str, Any]:
         connection = await self._connect(params)
@@ -122,7 +136,10 @@ class AioPikaDriver:
         warmup = params.count // 10
         latencies: list[float] = []
         deadline = float("inf")  # set when the measured requests start, after the warmup
+        warmup_end = time.perf_counter() + params.budget_s / 2
         for index in range(warmup + params.count):
+            if index < warmup and time.perf_counter() > warmup_end:
+                warmup = index  # a slow client: enough warm-up
             if index == warmup:
                 deadline = time.perf_counter() + params.budget_s
             elif time.perf_counter() > deadline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.drivers import Client, timed
+from bench.drivers import CHECK_EVERY, Client, timed
 from bench.drivers.pika_blocking_api import REPLY_TO, STOP_AND_WAIT_SHARE
 from bench.scenarios import Params
 
@@ -35,12 +35,17 @@ class AmqpStormDriver:
         body = bytes(params.size)
         publish = channel.basic.publish
         start = time.perf_counter()
-        for _ in range(params.count):
+        deadline = start + params.cap_s
+        sent = 0
+        while sent < params.count:
             publish(body, params.queue)
-        self._wait_for_count(channel, params.queue, params.count)
+            sent += 1
+            if sent % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                break
+        self._wait_for_count(channel, params.queue, sent)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, sent)
 
     def confirms(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -62,7 +67,7 @@ class AmqpStormDriver:
         connection.close()
         return timed(elapsed, sent, note)
 
-    def _consume(self, channel: Any, params: Params) -> None:
+    def _consume(self, channel: Any, params: Params, deadline: float = float("inf")) -> int:
         count = params.count
         ack_every = params.ack_every
         received = 0
@@ -72,21 +77,22 @@ class AmqpStormDriver:
             received += 1
             if received % ack_every == 0 or received == count:
                 channel.basic.ack(message.delivery_tag, multiple=True)
-            if received == count:
-                channel.stop_consuming()
+                if received == count or time.perf_counter() > deadline:
+                    channel.stop_consuming()
 
         channel.basic.qos(prefetch_count=params.prefetch)
         channel.basic.consume(on_message, params.queue, no_ack=False)
         channel.start_consuming(auto_decode=False)
+        return received
 
     def consume(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
         channel = connection.channel()
         start = time.perf_counter()
-        self._consume(channel, params)
+        received = self._consume(channel, params, start + params.cap_s)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, received)
 
     def large(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -109,7 +115,10 @@ class AmqpStormDriver:
         warmup = params.count // 10
         latencies: list[float] = []
         deadline = float("inf")  # set when the measured requests start, after the warmup
+        warmup_end = time.perf_counter() + params.budget_s / 2
         for index in range(warmup + params.count):
+            if index < warmup and time.perf_counter() > warmup_end:
+                warmup = index  # a slow client: enough warm-up
             if index == warmup:
                 deadline = time.perf_counter() + params.budget_s
             elif time.perf_counter() > deadline:
@@ -151,7 +160,12 @@ class AmqpStormDriver:
     def channels(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
         start = time.perf_counter()
-        opened = [connection.channel() for _ in range(params.count)]
+        deadline = start + params.cap_s
+        opened = []
+        for _ in range(params.count):
+            opened.append(connection.channel())
+            if time.perf_counter() > deadline:
+                break
         elapsed = time.perf_counter() - start
         connection.close()
         return timed(elapsed, len(opened))

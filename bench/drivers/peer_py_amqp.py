@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.drivers import Client, timed
+from bench.drivers import CHECK_EVERY, Client, timed
 from bench.drivers.pika_blocking_api import REPLY_TO
 from bench.scenarios import Params
 
@@ -16,7 +16,7 @@ class PyAmqpDriver:
     """Confirms use py-amqp's basic_ack events with drain_events, so the window is honoured."""
 
     def __init__(self) -> None:
-        import amqp  # type: ignore[import-untyped]
+        import amqp  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         self.amqp = amqp
 
@@ -37,12 +37,17 @@ class PyAmqpDriver:
         body = bytes(params.size)
         publish = channel.basic_publish
         start = time.perf_counter()
-        for _ in range(params.count):
+        deadline = start + params.cap_s
+        sent = 0
+        while sent < params.count:
             publish(message(body), exchange="", routing_key=params.queue)
-        self._wait_for_count(channel, params.queue, params.count)
+            sent += 1
+            if sent % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                break
+        self._wait_for_count(channel, params.queue, sent)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, sent)
 
     def confirms(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -61,40 +66,48 @@ class PyAmqpDriver:
         message = self.amqp.Message
         body = bytes(params.size)
         start = time.perf_counter()
-        for sent in range(params.count):
+        deadline = start + params.cap_s
+        sent = 0
+        while sent < params.count:
             while sent - state["confirmed"] >= params.window:
                 connection.drain_events()
             channel.basic_publish(message(body), exchange="", routing_key=params.queue)
-        while state["confirmed"] < params.count:
+            sent += 1
+            if sent % CHECK_EVERY == 0 and time.perf_counter() > deadline:
+                break
+        while state["confirmed"] < sent:
             connection.drain_events()
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count, f"window {params.window} (basic_ack events)")
+        return timed(elapsed, sent, f"window {params.window} (basic_ack events)")
 
-    def _consume(self, connection: Any, channel: Any, params: Params) -> None:
+    def _consume(
+        self, connection: Any, channel: Any, params: Params, deadline: float = float("inf")
+    ) -> int:
         count = params.count
         ack_every = params.ack_every
-        received = 0
+        state = {"received": 0, "stop": False}
 
         def on_message(message: Any) -> None:
-            nonlocal received
-            received += 1
+            received = state["received"] = state["received"] + 1
             if received % ack_every == 0 or received == count:
                 channel.basic_ack(message.delivery_tag, multiple=True)
+                state["stop"] = received == count or time.perf_counter() > deadline
 
         channel.basic_qos(0, params.prefetch, False)
         channel.basic_consume(params.queue, callback=on_message)
-        while received < count:
+        while not state["stop"]:
             connection.drain_events()
+        return int(state["received"])
 
     def consume(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
         channel = connection.channel()
         start = time.perf_counter()
-        self._consume(connection, channel, params)
+        received = self._consume(connection, channel, params, start + params.cap_s)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, received)
 
     def large(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -117,7 +130,10 @@ class PyAmqpDriver:
         warmup = params.count // 10
         latencies: list[float] = []
         deadline = float("inf")  # set when the measured requests start, after the warmup
+        warmup_end = time.perf_counter() + params.budget_s / 2
         for index in range(warmup + params.count):
+            if index < warmup and time.perf_counter() > warmup_end:
+                warmup = index  # a slow client: enough warm-up
             if index == warmup:
                 deadline = time.perf_counter() + params.budget_s
             elif time.perf_counter() > deadline:
@@ -153,7 +169,12 @@ class PyAmqpDriver:
     def channels(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
         start = time.perf_counter()
-        opened = [connection.channel() for _ in range(params.count)]
+        deadline = start + params.cap_s
+        opened = []
+        for _ in range(params.count):
+            opened.append(connection.channel())
+            if time.perf_counter() > deadline:
+                break
         elapsed = time.perf_counter() - start
         connection.close()
         return timed(elapsed, len(opened))

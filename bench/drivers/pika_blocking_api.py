@@ -12,7 +12,7 @@ import inspect
 import time
 from typing import Any
 
-from bench.drivers import timed
+from bench.drivers import CHECK_EVERY, timed
 from bench.scenarios import Params
 
 # Stop-and-wait confirms cost a round trip each: the run uses this fraction of the count.
@@ -31,6 +31,19 @@ def resolve(module: Any, name: str, *submodules: str) -> Any:
         if found is not None:
             return found
     raise ImportError(f"{module.__name__} has no {name} (looked in {', '.join(submodules)})")
+
+
+def publish_capped(publish: Any, queue: str, body: bytes, count: int, deadline: float) -> int:
+    """Publish up to ``count`` bodies to ``queue``, stopping once ``deadline`` has passed."""
+    sent = 0
+    while sent < count:
+        burst = min(CHECK_EVERY, count - sent)
+        for _ in range(burst):
+            publish("", queue, body)
+        sent += burst
+        if time.perf_counter() > deadline:
+            break
+    return sent
 
 
 class BlockingDriver:
@@ -58,12 +71,11 @@ class BlockingDriver:
         publish = channel.basic_publish
         queue = params.queue
         start = time.perf_counter()
-        for _ in range(params.count):
-            publish("", queue, body)
-        self._wait_for_count(channel, queue, params.count)
+        sent = publish_capped(publish, queue, body, params.count, start + params.cap_s)
+        self._wait_for_count(channel, queue, sent)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, sent)
 
     def confirms(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -81,8 +93,7 @@ class BlockingDriver:
         publish = channel.basic_publish
         start = time.perf_counter()
         if self.pipelined:
-            for _ in range(count):
-                publish("", queue, body)
+            count = publish_capped(publish, queue, body, count, start + params.cap_s)
             channel.wait_for_confirms(timeout=120)
         else:
             deadline = start + params.budget_s
@@ -96,7 +107,10 @@ class BlockingDriver:
         connection.close()
         return timed(elapsed, count, note)
 
-    def _consume(self, connection: Any, channel: Any, params: Params, count: int) -> None:
+    def _consume(
+        self, connection: Any, channel: Any, params: Params, count: int, deadline: float
+    ) -> int:
+        """Consume ``count`` messages, or fewer if ``deadline`` passes; how many were taken."""
         ack_every = params.ack_every
         received = 0
 
@@ -105,21 +119,22 @@ class BlockingDriver:
             received += 1
             if received % ack_every == 0 or received == count:
                 ch.basic_ack(method.delivery_tag, multiple=True)
-            if received == count:
-                ch.stop_consuming()
+                if received == count or time.perf_counter() > deadline:
+                    ch.stop_consuming()
 
         channel.basic_qos(prefetch_count=params.prefetch)
         channel.basic_consume(params.queue, on_message)
         channel.start_consuming()
+        return received
 
     def consume(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
         channel = connection.channel()
         start = time.perf_counter()
-        self._consume(connection, channel, params, params.count)
+        received = self._consume(connection, channel, params, params.count, start + params.cap_s)
         elapsed = time.perf_counter() - start
         connection.close()
-        return timed(elapsed, params.count)
+        return timed(elapsed, received)
 
     def large(self, params: Params) -> dict[str, Any]:
         connection = self._connect(params)
@@ -128,7 +143,7 @@ class BlockingDriver:
         start = time.perf_counter()
         for _ in range(params.count):
             channel.basic_publish("", params.queue, body)
-        self._consume(connection, channel, params, params.count)
+        self._consume(connection, channel, params, params.count, float("inf"))
         elapsed = time.perf_counter() - start
         connection.close()
         return timed(elapsed, params.count)
@@ -148,7 +163,10 @@ class BlockingDriver:
         properties_class = self.properties_class
         process = connection.process_data_events
         deadline = float("inf")  # set when the measured requests start, after the warmup
+        warmup_end = time.perf_counter() + params.budget_s / 2
         for index in range(warmup + params.count):
+            if index < warmup and time.perf_counter() > warmup_end:
+                warmup = index  # a slow client: enough warm-up
             if index == warmup:
                 deadline = time.perf_counter() + params.budget_s
             elif time.perf_counter() > deadline:
@@ -191,8 +209,11 @@ class BlockingDriver:
         connection = self._connect(params)
         opened = []
         start = time.perf_counter()
+        deadline = start + params.cap_s
         for _ in range(params.count):
             opened.append(connection.channel())
+            if time.perf_counter() > deadline:
+                break
         elapsed = time.perf_counter() - start
         connection.close()
         return timed(elapsed, len(opened))

@@ -135,9 +135,15 @@ class CallbackDriver:
 
     @staticmethod
     def _publisher(
-        connection: Any, channel: Any, params: Params, guard: Callable[..., Any], then: Any
+        connection: Any,
+        channel: Any,
+        params: Params,
+        guard: Callable[..., Any],
+        then: Callable[[int], None],
+        deadline: float = float("inf"),
     ) -> Callable[[], None]:
-        """A function publishing ``params.count`` bodies in slices, one slice per loop turn."""
+        """A function publishing ``params.count`` bodies in slices, one slice per loop turn,
+        until ``deadline``; ``then(sent)`` follows."""
         body = bytes(params.size)
         per_turn = SLICE_LARGE if params.size >= MIB else SLICE
         sent = 0
@@ -150,23 +156,27 @@ class CallbackDriver:
             for _ in range(end - sent):
                 publish("", queue, body)
             sent = end
-            if sent < params.count:
+            if sent < params.count and time.perf_counter() <= deadline:
                 connection.ioloop.call_later(0, guard(publish_slice))
             else:
-                then()
+                then(sent)
 
         return publish_slice
 
     @staticmethod
     def _wait_for_count(
         connection: Any, channel: Any, params: Params, guard: Callable[..., Any], then: Any
-    ) -> Callable[[], None]:
-        def poll() -> None:
+    ) -> Callable[[int], None]:
+        wanted = [params.count]
+
+        def poll(count: int | None = None) -> None:
+            if count is not None:
+                wanted[0] = count
             channel.queue_declare(params.queue, passive=True, callback=guard(on_declare_ok))
 
         def on_declare_ok(frame: Any) -> None:
-            if frame.method.message_count >= params.count:
-                then()
+            if frame.method.message_count >= wanted[0]:
+                then(wanted[0])
             else:
                 connection.ioloop.call_later(0.001, guard(poll))
 
@@ -174,24 +184,33 @@ class CallbackDriver:
 
     @staticmethod
     def _consumer(
-        channel: Any, params: Params, guard: Callable[..., Any], then: Callable[[], None]
-    ) -> Callable[[], None]:
-        count = params.count
+        channel: Any,
+        params: Params,
+        guard: Callable[..., Any],
+        then: Callable[[int], None],
+        deadline: float = float("inf"),
+    ) -> Callable[..., None]:
+        """A function consuming ``count`` messages (or fewer, once ``deadline`` has passed);
+        ``then(received)`` follows."""
+        wanted = [params.count]
         ack_every = params.ack_every
         received = 0
 
         def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
             nonlocal received
             received += 1
+            count = wanted[0]
             if received % ack_every == 0 or received == count:
                 ch.basic_ack(method.delivery_tag, multiple=True)
-            if received == count:
-                then()
+                if received == count or time.perf_counter() > deadline:
+                    then(received)
 
         def on_qos_ok(frame: Any) -> None:
             channel.basic_consume(params.queue, guard(on_message))
 
-        def start() -> None:
+        def start(count: int | None = None) -> None:
+            if count is not None:
+                wanted[0] = count
             channel.basic_qos(prefetch_count=params.prefetch, callback=guard(on_qos_ok))
 
         return start
@@ -205,11 +224,12 @@ class CallbackDriver:
             assert run is not None
             start = time.perf_counter()
 
-            def done() -> None:
-                finish(timed(time.perf_counter() - start, params.count))
+            def done(sent: int) -> None:
+                finish(timed(time.perf_counter() - start, sent))
 
             poll = self._wait_for_count(connection, channel, params, run.guard, done)
-            self._publisher(connection, channel, params, run.guard, poll)()
+            deadline = start + params.cap_s
+            self._publisher(connection, channel, params, run.guard, poll, deadline)()
 
         run = _Run(self, params, body)
         return run.run()
@@ -226,7 +246,11 @@ class CallbackDriver:
             start = time.perf_counter()
 
             def pump() -> None:
+                nonlocal count
                 sent = state["sent"]
+                if time.perf_counter() > start + params.cap_s:
+                    count = sent  # time-capped: wait for what is out
+                    return
                 end = min(count, state["confirmed"] + window)
                 publish = channel.basic_publish
                 for _ in range(end - sent):
@@ -241,10 +265,10 @@ class CallbackDriver:
                     state["confirmed"] = method.delivery_tag
                 else:
                     state["confirmed"] += 1
+                if state["confirmed"] < count and state["sent"] - state["confirmed"] <= window // 2:
+                    pump()
                 if state["confirmed"] >= count:
                     finish(timed(time.perf_counter() - start, count, f"window {window}"))
-                elif state["sent"] - state["confirmed"] <= window // 2:
-                    pump()
 
             def on_select_ok(frame: Any) -> None:
                 nonlocal start
@@ -263,10 +287,10 @@ class CallbackDriver:
             assert run is not None
             start = time.perf_counter()
 
-            def done() -> None:
-                finish(timed(time.perf_counter() - start, params.count))
+            def done(received: int) -> None:
+                finish(timed(time.perf_counter() - start, received))
 
-            self._consumer(channel, params, run.guard, done)()
+            self._consumer(channel, params, run.guard, done, start + params.cap_s)()
 
         run = _Run(self, params, body)
         return run.run()
@@ -278,8 +302,8 @@ class CallbackDriver:
             assert run is not None
             start = time.perf_counter()
 
-            def done() -> None:
-                finish(timed(time.perf_counter() - start, params.count))
+            def done(received: int) -> None:
+                finish(timed(time.perf_counter() - start, received))
 
             consume = self._consumer(channel, params, run.guard, done)
             self._publisher(connection, channel, params, run.guard, consume)()
