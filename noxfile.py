@@ -120,8 +120,15 @@ def tests_core(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def tests_plugin(session: nox.Session, plugin: str) -> None:
-    """The core with one plugin and its framework, in an environment of its own: tests/plugins/."""
-    session.install(*_group("test"), "-e", ".", "-e", f"plugins/pika_{plugin}")
+    """The core with one plugin and its framework, in an environment of its own: tests/plugins/.
+
+    A plugin whose pyproject.toml has a ``test`` extra (pika-streamdal: opentelemetry-sdk,
+    jsonschema, prometheus-client) gets it, so that none of its tests is skipped here.
+    """
+    project = ROOT / "plugins" / f"pika_{plugin}" / "pyproject.toml"
+    lines = project.read_text(encoding="utf-8").splitlines()
+    extra = "[test]" if any(line.replace(" ", "").startswith("test=[") for line in lines) else ""
+    session.install(*_group("test"), "-e", ".", "-e", f"plugins/pika_{plugin}{extra}")
     session.run(
         "pytest",
         _junit(f"tests_plugin-{plugin}"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from pika_core import exceptions, frame, spec, validators
 from pika_core import hooks as _hooks
@@ -89,6 +89,9 @@ class Channel:
         self._on_open_callback = on_open_callback
         self._consumers: dict[str, _OnMessage] = {}
         self._consumers_with_noack: set[str] = set()
+        # What the message hooks are told with a consumer's deliveries: tag -> (queue, options).
+        self._consumer_info: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._get_info: tuple[str, Mapping[str, Any]] = ("", _hooks.NO_OPTIONS)
         self._cancelled: set[str] = set()
         self._waiters: collections.deque[tuple[Any, _Callback | None]] = collections.deque()
         self._on_getok_callback: _Callback | None = None
@@ -295,8 +298,14 @@ class Channel:
         body: Any,
         properties: Any = None,
         mandatory: bool = False,
+        **options: Any,
     ) -> None:
-        """Publish a message; in confirm mode see ``last_publish_sequence_number``."""
+        """Publish a message; in confirm mode see ``last_publish_sequence_number``.
+
+        ``options``: keyword options registered by plugins (hooks.register_call_option).
+        """
+        if options:
+            _hooks.check_call_options("basic_publish", options)
         if self._state != _OPEN:
             if self._state == _RECOVERING:
                 raise PublishFailedDuringRecovery(
@@ -307,7 +316,9 @@ class Channel:
             body = body.encode("utf-8")
         hooks = self._hooks
         if hooks is not None:
-            context = hooks.before_publish(exchange, routing_key, body, properties, mandatory)
+            context = hooks.before_publish(
+                exchange, routing_key, body, properties, mandatory, options or _hooks.NO_OPTIONS
+            )
             if context.dropped:
                 return
             exchange, routing_key, body = context.exchange, context.routing_key, context.body
@@ -348,8 +359,14 @@ class Channel:
         consumer_tag: str | None = None,
         arguments: dict[str, Any] | None = None,
         callback: _Callback | None = None,
+        **options: Any,
     ) -> str:
-        """Start a consumer; return its tag. ``callback(frame)`` runs on Basic.ConsumeOk."""
+        """Start a consumer; return its tag. ``callback(frame)`` runs on Basic.ConsumeOk.
+
+        ``options``: plugins' keyword options, given to the hooks with each delivery.
+        """
+        if options:
+            _hooks.check_call_options("basic_consume", options)
         validators.require_string(queue, "queue")
         validators.require_callback(on_message_callback)
         self._raise_if_not_open()
@@ -361,6 +378,7 @@ class Channel:
         if auto_ack:
             self._consumers_with_noack.add(consumer_tag)
         self._consumers[consumer_tag] = on_message_callback
+        self._consumer_info[consumer_tag] = (queue, options or _hooks.NO_OPTIONS)
         self._rpc(
             spec.Basic.Consume(
                 queue=queue,
@@ -398,12 +416,16 @@ class Channel:
             None if nowait else on_cancel_ok,
         )
 
-    def basic_get(self, queue: str, callback: _Callback, auto_ack: bool = False) -> None:
+    def basic_get(
+        self, queue: str, callback: _Callback, auto_ack: bool = False, **options: Any
+    ) -> None:
         """Fetch one message: ``callback(channel, method, properties, body)`` on Basic.GetOk.
 
         On Basic.GetEmpty nothing is called unless registered with
-        ``add_callback(cb, [spec.Basic.GetEmpty])``.
+        ``add_callback(cb, [spec.Basic.GetEmpty])``. ``options``: plugins' keyword options.
         """
+        if options:
+            _hooks.check_call_options("basic_get", options)
         validators.require_string(queue, "queue")
         validators.require_callback(callback)
         if self._on_getok_callback is not None:
@@ -411,6 +433,7 @@ class Channel:
         self._raise_if_not_open()
         self._on_getok_callback = callback
         self._get_auto_ack = auto_ack
+        self._get_info = (queue, options or _hooks.NO_OPTIONS)
         self._rpc(spec.Basic.Get(queue=queue, no_ack=auto_ack), None)
 
     def basic_qos(
@@ -687,6 +710,7 @@ class Channel:
 
     def _forget_consumer(self, consumer_tag: str) -> None:
         self._consumers.pop(consumer_tag, None)
+        self._consumer_info.pop(consumer_tag, None)
         self._consumers_with_noack.discard(consumer_tag)
         self._cancelled.discard(consumer_tag)
 
@@ -727,6 +751,7 @@ class Channel:
         finally:
             self._consumers = {}
             self._consumers_with_noack = set()
+            self._consumer_info = {}
             self._cancelled = set()
             self.callbacks.cleanup(self.channel_number)
 
@@ -748,12 +773,25 @@ class Channel:
         if hooks is None:
             callback(self, method, event.properties, event.body)
             return
-        context = hooks.on_delivery(method, event.properties, event.body)
+        queue, options = self._consumer_info.get(tag) or (None, _hooks.NO_OPTIONS)
+        context = hooks.on_delivery(
+            method, event.properties, event.body, queue, "basic_consume", options
+        )
         if context.dropped:
-            if tag not in self._consumers_with_noack and self._state == _OPEN:
-                self.basic_reject(method.delivery_tag, context.requeue)
+            if tag not in self._consumers_with_noack:
+                self._settle_dropped(context, method.delivery_tag)
             return
         callback(self, method, context.properties, context.body)
+
+    def _settle_dropped(self, context: _hooks.DeliveryContext, delivery_tag: int) -> None:
+        """Settle a manual-ack delivery a plugin dropped, as it asked (``context.settle``)."""
+        settle = context.settle
+        if settle == "none" or self._state != _OPEN:
+            return
+        if settle == "ack":
+            self.basic_ack(delivery_tag)
+        else:
+            self.basic_reject(delivery_tag, context.requeue)
 
     def _on_rpc_reply(self, event: Any) -> None:
         waiters = self._waiters
@@ -782,10 +820,11 @@ class Channel:
             return
         hooks = self._hooks
         if hooks is not None:
-            context = hooks.on_delivery(method, properties, body)
+            queue, options = self._get_info
+            context = hooks.on_delivery(method, properties, body, queue, "basic_get", options)
             if context.dropped:
-                if not self._get_auto_ack and self._state == _OPEN:
-                    self.basic_reject(method.delivery_tag, context.requeue)
+                if not self._get_auto_ack:
+                    self._settle_dropped(context, method.delivery_tag)
                 return
             properties, body = context.properties, context.body
         callback(self, method, properties, body)

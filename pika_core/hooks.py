@@ -18,29 +18,77 @@ directly, without pluggy's generic machinery::
         properties, mandatory = context.properties, context.mandatory
 
 Plugins registered after a channel opened apply to channels opened after that.
+
+Per-call options. ``basic_publish``, ``basic_consume``, ``consume`` and ``basic_get`` take
+keyword-only options whose names a plugin registered with :func:`register_call_option`; the
+facade checks them with :func:`check_call_options` (only when some were given) and hands them
+to the hooks as ``context.options``. Without options the context holds :data:`NO_OPTIONS`,
+one shared empty mapping, so nothing is allocated per message.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, NamedTuple, Tuple
+import threading
+import types
+from typing import Any, Callable, Literal, Mapping, NamedTuple, Tuple
 
 from pika_core.plugins import PikaPluginManager, get_plugin_manager, logger, report_hook_error
 
 __all__ = [
+    "CALL_OPTION_APIS",
+    "NO_OPTIONS",
+    "SETTLE_MODES",
+    "CallOption",
     "ConfirmContext",
     "ConfirmOutcome",
+    "DeliveryApi",
     "DeliveryContext",
     "MessageHooks",
     "PublishContext",
     "ReturnContext",
+    "call_options",
     "channel_closed",
     "channel_opened",
+    "check_call_options",
     "connection_closed",
     "connection_created",
     "connection_opened",
+    "register_call_option",
+    "unregister_call_option",
 ]
 
 ConfirmOutcome = Literal["acked", "nacked", "returned", "failed"]
+DeliveryApi = Literal["basic_consume", "consume", "basic_get"]
+SettleMode = Literal["reject", "ack", "none"]
+
+#: How the core settles a dropped delivery of a manual-ack consumer (``DeliveryContext.drop``).
+SETTLE_MODES: tuple[str, ...] = ("reject", "ack", "none")
+
+#: The options of a call given none: shared, empty, read-only (nothing allocated per message).
+NO_OPTIONS: Mapping[str, Any] = types.MappingProxyType({})
+
+#: The facade methods that take per-call options.
+CALL_OPTION_APIS: tuple[str, ...] = ("basic_publish", "basic_consume", "consume", "basic_get")
+
+# Names the facade methods take themselves: an option may not shadow one.
+_FACADE_ARGUMENTS = frozenset(
+    {
+        "self",
+        "exchange",
+        "routing_key",
+        "body",
+        "properties",
+        "mandatory",
+        "queue",
+        "on_message_callback",
+        "auto_ack",
+        "exclusive",
+        "consumer_tag",
+        "arguments",
+        "callback",
+        "inactivity_timeout",
+    }
+)
 
 _HookFunction = Callable[[Any], object]
 _Implementations = Tuple[Tuple[str, _HookFunction], ...]
@@ -55,7 +103,8 @@ class PublishContext:
     """A message on its way out; assign attributes to change it, ``drop``/``fail`` to stop it.
 
     ``body`` is bytes (a str given to basic_publish is encoded as UTF-8 before the hook runs);
-    ``properties`` is a BasicProperties or None.
+    ``properties`` is a BasicProperties or None; ``options`` holds the call's registered
+    keyword options (:data:`NO_OPTIONS` when none were given).
     """
 
     __slots__ = (
@@ -67,6 +116,7 @@ class PublishContext:
         "channel",
         "exchange",
         "mandatory",
+        "options",
         "properties",
         "routing_key",
     )
@@ -79,6 +129,7 @@ class PublishContext:
         body: bytes,
         properties: Any,
         mandatory: bool,
+        options: Mapping[str, Any] = NO_OPTIONS,
     ) -> None:
         self.channel = channel
         self.exchange = exchange
@@ -86,6 +137,7 @@ class PublishContext:
         self.body = body
         self.properties = properties
         self.mandatory = mandatory
+        self.options = options
         self._stopped = False
         self._reason = ""
         self._exception: BaseException | None = None
@@ -129,23 +181,58 @@ class PublishContext:
 class DeliveryContext:
     """A message arriving for the application; assign ``properties``/``body``, or ``drop`` it.
 
-    ``method`` is the Basic.Deliver (consumer) or Basic.GetOk (basic_get) frame.
+    ``method`` is the Basic.Deliver (consumer) or Basic.GetOk (basic_get) frame; ``queue`` the
+    queue the application named (None when the facade does not know it); ``api`` the call that
+    receives it ("basic_consume", "consume" or "basic_get"); ``options`` the registered keyword
+    options of that call (a consumer's are kept with it and given with each of its deliveries).
     """
 
-    __slots__ = ("_reason", "_requeue", "_stopped", "body", "channel", "method", "properties")
+    __slots__ = (
+        "_reason",
+        "_requeue",
+        "_settle",
+        "_stopped",
+        "api",
+        "body",
+        "channel",
+        "method",
+        "options",
+        "properties",
+        "queue",
+    )
 
-    def __init__(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+    def __init__(
+        self,
+        channel: Any,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        queue: str | None = None,
+        api: DeliveryApi = "basic_consume",
+        options: Mapping[str, Any] = NO_OPTIONS,
+    ) -> None:
         self.channel = channel
         self.method = method
         self.properties = properties
         self.body = body
+        self.queue = queue
+        self.api = api
+        self.options = options
         self._stopped = False
         self._reason = ""
         self._requeue = False
+        self._settle: SettleMode = "reject"
 
-    def drop(self, reason: str, requeue: bool = False) -> None:
-        """Keep the message from the application; the core rejects it (unless auto_ack)."""
-        self._stopped, self._reason, self._requeue = True, reason, requeue
+    def drop(self, reason: str, requeue: bool = False, settle: SettleMode = "reject") -> None:
+        """Keep the message from the application and say how the core settles it.
+
+        For a manual-ack delivery ``settle`` is "reject" (basic.reject with ``requeue``), "ack"
+        (basic.ack: the message is done with) or "none" (not settled: the application or the
+        plugin settles it by its delivery tag). Auto-ack deliveries are settled already.
+        """
+        if settle not in SETTLE_MODES:
+            raise ValueError(f"settle must be one of {', '.join(SETTLE_MODES)}; got {settle!r}")
+        self._stopped, self._reason, self._requeue, self._settle = True, reason, requeue, settle
 
     @property
     def dropped(self) -> bool:
@@ -161,6 +248,11 @@ class DeliveryContext:
     def requeue(self) -> bool:
         """Whether the core's reject of a dropped message asks the broker to requeue it."""
         return self._requeue
+
+    @property
+    def settle(self) -> SettleMode:
+        """How the core settles a dropped manual-ack delivery: "reject", "ack" or "none"."""
+        return self._settle
 
     @property
     def consumer_tag(self) -> str | None:
@@ -297,10 +389,18 @@ class MessageHooks:
         return cls(channel, publish, delivery, returned, confirm)
 
     def before_publish(
-        self, exchange: str, routing_key: str, body: bytes, properties: Any, mandatory: bool
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: Any,
+        mandatory: bool,
+        options: Mapping[str, Any] = NO_OPTIONS,
     ) -> PublishContext:
         """Run pika_before_publish; raise what a plugin gave ``fail``; check ``.dropped``."""
-        context = PublishContext(self.channel, exchange, routing_key, body, properties, mandatory)
+        context = PublishContext(
+            self.channel, exchange, routing_key, body, properties, mandatory, options
+        )
         for plugin_name, function in self._publish:
             saved = (
                 context.exchange,
@@ -329,9 +429,17 @@ class MessageHooks:
                 break
         return context
 
-    def on_delivery(self, method: Any, properties: Any, body: bytes) -> DeliveryContext:
-        """Run pika_on_delivery; when ``.dropped``, reject it (``.requeue``) unless auto_ack."""
-        context = DeliveryContext(self.channel, method, properties, body)
+    def on_delivery(
+        self,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        queue: str | None = None,
+        api: DeliveryApi = "basic_consume",
+        options: Mapping[str, Any] = NO_OPTIONS,
+    ) -> DeliveryContext:
+        """Run pika_on_delivery; when ``.dropped``, settle it per ``.settle`` unless auto_ack."""
+        context = DeliveryContext(self.channel, method, properties, body, queue, api, options)
         for plugin_name, function in self._delivery:
             saved = (context.properties, context.body)
             try:
@@ -339,6 +447,7 @@ class MessageHooks:
             except Exception as exc:  # noqa: BLE001 - policy: a plugin's error never stops a message
                 context.properties, context.body = saved
                 context._stopped, context._reason, context._requeue = False, "", False
+                context._settle = "reject"
                 report_hook_error(plugin_name, "pika_on_delivery", "the message is delivered", exc)
                 continue
             if context._stopped:
@@ -405,6 +514,85 @@ def _traced(function: _HookFunction, plugin_name: str, hook_name: str) -> _HookF
         return function(context)
 
     return traced
+
+
+# -------------------------------------------------------------------------------------------------
+# Per-call options that plugins register
+# -------------------------------------------------------------------------------------------------
+
+
+class CallOption(NamedTuple):
+    """A keyword option of basic_publish/basic_consume/consume/basic_get, added by a plugin."""
+
+    name: str
+    #: The plugin that registered it (a second plugin may not take the same name).
+    owner: str
+    #: ``validate(value)`` raises TypeError/ValueError for a bad value; None: any value.
+    validate: Callable[[Any], object] | None
+
+
+_call_options: dict[str, CallOption] = {}
+_call_options_lock = threading.Lock()
+
+
+def register_call_option(
+    name: str, *, owner: str = "", validate: Callable[[Any], object] | None = None
+) -> CallOption:
+    """Let the facades' basic_publish, basic_consume, consume and basic_get take ``name=``.
+
+    A plugin calls this when it is imported. The value reaches its message hooks as
+    ``context.options[name]``; ``validate(value)`` (optional) runs in the call, so a bad value
+    raises there. The same ``owner`` may register a name again (a reloaded module).
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise ValueError(f"a call option name must be a public identifier, got {name!r}")
+    if name in _FACADE_ARGUMENTS:
+        raise ValueError(f"{name!r} is an argument of the facade methods; choose another name")
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be callable(value), got {validate!r}")
+    option = CallOption(name, owner, validate)
+    with _call_options_lock:
+        existing = _call_options.get(name)
+        if existing is not None and existing.owner != owner:
+            raise ValueError(
+                f"call option {name!r} is registered by {existing.owner!r} already; "
+                f"{owner!r} must choose another name"
+            )
+        _call_options[name] = option
+    return option
+
+
+def unregister_call_option(name: str) -> CallOption | None:
+    """Remove a call option (for tests)."""
+    with _call_options_lock:
+        return _call_options.pop(name, None)
+
+
+def call_options() -> dict[str, CallOption]:
+    """The call options plugins registered so far, by name."""
+    return dict(_call_options)
+
+
+def check_call_options(api: str, options: Mapping[str, Any]) -> None:
+    """TypeError naming any option no plugin registered (as Python would); run validators.
+
+    Called by a facade only when the call got keyword options; the entry-point plugins are
+    loaded before a name is declared unknown.
+    """
+    registry = _call_options
+    unknown = [name for name in options if name not in registry]
+    if unknown:
+        get_plugin_manager()
+        unknown = [name for name in unknown if name not in registry]
+        if unknown:
+            if len(unknown) == 1:
+                raise TypeError(f"{api}() got an unexpected keyword argument {unknown[0]!r}")
+            names = ", ".join(repr(name) for name in unknown)
+            raise TypeError(f"{api}() got unexpected keyword arguments {names}")
+    for name, value in options.items():
+        validate = registry[name].validate
+        if validate is not None:
+            validate(value)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -118,6 +118,10 @@ def pika_connection_created(connection: Any) -> None:
     is opened.
     Thread: the thread that constructed the connection.
 
+    Every connection facade has a public ``params`` attribute, set before this hook runs: the
+    parameters object (the first one to try, when several were given), where the options a
+    plugin registered with :func:`pika_core.parameters.register_option` are read.
+
     :param connection: the connection facade (BlockingConnection, SelectConnection,
         AsyncioConnection or a plugin's connection class).
     :returns: nothing; the return value is ignored.
@@ -214,6 +218,8 @@ def pika_before_publish(context: PublishContext) -> None:
     Assign ``context.exchange``, ``routing_key``, ``body``, ``properties`` or ``mandatory`` to
     change what is sent; ``context.drop(reason)`` to not send it (``basic_publish`` returns
     normally); ``context.fail(exception)`` to not send it and have ``basic_publish`` raise it.
+    ``context.options`` holds the call's keyword options registered with
+    :func:`pika_core.hooks.register_call_option` (a shared empty mapping when none were given).
 
     :param context: the :class:`pika_core.hooks.PublishContext` of this message.
     :returns: nothing; the return value is ignored.
@@ -234,8 +240,12 @@ def pika_on_delivery(context: DeliveryContext) -> None:
     Thread: the connection's I/O loop thread; for BlockingConnection the thread driving it.
 
     Assign ``context.properties`` or ``context.body`` to change what the application receives;
-    ``context.drop(reason, requeue=False)`` to keep it from the application: the core then
-    rejects it (with ``requeue``) unless the consumer uses auto_ack.
+    ``context.drop(reason, requeue=False, settle="reject")`` to keep it from the application:
+    unless the delivery is auto-acked, the core then rejects it (with ``requeue``), acks it
+    (``settle="ack"``) or leaves it unsettled (``settle="none"``). ``context.queue`` and
+    ``context.api`` ("basic_consume", "consume" or "basic_get") say how it was asked for, and
+    ``context.options`` holds that call's registered keyword options (a consumer's options
+    come with each of its deliveries).
 
     :param context: the :class:`pika_core.hooks.DeliveryContext` of this message.
     :returns: nothing; the return value is ignored.

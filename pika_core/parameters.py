@@ -19,13 +19,23 @@ import math
 import numbers
 import re
 import ssl
+import threading
 import urllib.parse
-from typing import Any, Callable, ClassVar, Mapping, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, NamedTuple, Union
 
 from pika_core import credentials as pika_credentials
 from pika_core.recovery.policy import RecoveryPolicy
 
-__all__ = ["ConnectionParameters", "Parameters", "SSLOptions", "URLParameters"]
+__all__ = [
+    "ConnectionParameters",
+    "Parameters",
+    "PluginOption",
+    "SSLOptions",
+    "URLParameters",
+    "plugin_options",
+    "register_option",
+    "unregister_option",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -136,6 +146,103 @@ class SSLOptions:
         return clone
 
 
+# -------------------------------------------------------------------------------------------------
+# Options that plugins add to the parameter classes
+# -------------------------------------------------------------------------------------------------
+
+
+class PluginOption(NamedTuple):
+    """A keyword option a plugin added to every parameter class (see ``register_option``)."""
+
+    name: str
+    #: The plugin that registered it (a second plugin may not take the same name).
+    owner: str
+    #: What the option reads as until it is set (keep it immutable: it is not copied).
+    default: Any
+    #: ``validate(value) -> value to store``; raises TypeError/ValueError naming the option.
+    validate: Callable[[Any], Any] | None
+    #: ``url_parser(text) -> value`` for ``URLParameters`` query options; None: not in URLs.
+    url_parser: Callable[[str], Any] | None
+    #: Deep copies of the parameters share the value (live objects: interceptors, callables).
+    shared: bool
+
+
+_plugin_options: dict[str, PluginOption] = {}
+_plugin_options_lock = threading.Lock()
+
+
+def register_option(
+    name: str,
+    default: Any = None,
+    validate: Callable[[Any], Any] | None = None,
+    *,
+    owner: str = "",
+    url_parser: Callable[[str], Any] | None = None,
+    shared: bool = False,
+) -> PluginOption:
+    """Let ``ConnectionParameters(name=...)``, ``params.name`` (and a URL query) take an option.
+
+    A plugin calls this when it is imported (its entry-point module), so the option exists
+    before any parameters object is built; an unknown keyword makes the core load the
+    entry-point plugins before it gives up. Registering a name again with the same ``owner``
+    replaces it (a reloaded module); another owner's name, or a built-in one, is a ValueError.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise ValueError(f"an option name must be a public identifier, got {name!r}")
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be callable(value) -> value, got {validate!r}")
+    if url_parser is not None and not callable(url_parser):
+        raise TypeError(f"url_parser must be callable(text) -> value, got {url_parser!r}")
+    if _is_builtin_option(name):
+        raise ValueError(
+            f"{name!r} is a built-in connection parameter; choose another name for the option"
+        )
+    option = PluginOption(name, owner, default, validate, url_parser, bool(shared))
+    with _plugin_options_lock:
+        existing = _plugin_options.get(name)
+        if existing is not None and existing.owner != owner:
+            raise ValueError(
+                f"connection parameter option {name!r} is registered by {existing.owner!r} "
+                f"already; {owner!r} must choose another name"
+            )
+        _plugin_options[name] = option
+    return option
+
+
+def unregister_option(name: str) -> PluginOption | None:
+    """Remove a plugin option (for tests); parameters already built keep their values."""
+    with _plugin_options_lock:
+        return _plugin_options.pop(name, None)
+
+
+def plugin_options() -> dict[str, PluginOption]:
+    """The options plugins registered so far, by name."""
+    return dict(_plugin_options)
+
+
+def _is_builtin_option(name: str) -> bool:
+    for klass in (ConnectionParameters, URLParameters):
+        if hasattr(klass, name) or name in klass._EXTRA_OPTIONS:
+            return True
+    return name in URLParameters._URL_QUERY_PARSERS
+
+
+def _find_plugin_option(name: str) -> PluginOption | None:
+    """The registered option ``name``; the entry-point plugins are loaded first if needed."""
+    option = _plugin_options.get(name)
+    if option is None:
+        _load_plugins()
+        option = _plugin_options.get(name)
+    return option
+
+
+def _load_plugins() -> None:
+    """Plugins load lazily: make sure the entry points were imported (they register options)."""
+    from pika_core.plugins import get_plugin_manager
+
+    get_plugin_manager()
+
+
 class Parameters:
     """Base of the connection parameter classes: every option with its default.
 
@@ -143,6 +250,10 @@ class Parameters:
     it and list it with its default in ``_EXTRA_OPTIONS``; the constructor then sets the
     default, ``ConnectionParameters(**kwargs)`` accepts it, and every other keyword is still
     a TypeError (``_apply_extra_options`` is the one place that decides).
+
+    Plugins add options without a subclass: ``register_option`` (also ``Parameters.
+    register_option``) makes ``ConnectionParameters(name=value)`` and ``params.name`` work on
+    every parameter class; the values live in one dict per object and are never shown in repr.
     """
 
     __slots__ = (
@@ -156,6 +267,7 @@ class Parameters:
         "_heartbeat_thread",
         "_host",
         "_locale",
+        "_plugin_values",
         "_port",
         "_recovery",
         "_retry_delay",
@@ -191,7 +303,10 @@ class Parameters:
     #: Keyword-only options beyond pika's, name -> default (see the class docstring).
     _EXTRA_OPTIONS: ClassVar[Mapping[str, Any]] = {"heartbeat_thread": True, "recovery": None}
 
+    register_option = staticmethod(register_option)
+
     def __init__(self) -> None:
+        self._plugin_values: dict[str, Any] = {}
         self.blocked_connection_timeout = self.DEFAULT_BLOCKED_CONNECTION_TIMEOUT
         self.channel_max = self.DEFAULT_CHANNEL_MAX
         self.client_properties = self.DEFAULT_CLIENT_PROPERTIES
@@ -212,8 +327,15 @@ class Parameters:
             setattr(self, name, copy.deepcopy(default))
 
     def _apply_extra_options(self, options: Mapping[str, Any]) -> None:
-        """Set keyword-only extras; any name not in ``_EXTRA_OPTIONS`` is a TypeError."""
-        unknown = sorted(name for name in options if name not in self._EXTRA_OPTIONS)
+        """Set keyword-only extras; a name neither in ``_EXTRA_OPTIONS`` nor registered by a
+        plugin (entry points loaded first) is a TypeError."""
+        extras = self._EXTRA_OPTIONS
+        unknown = sorted(
+            name for name in options if name not in extras and name not in _plugin_options
+        )
+        if unknown:
+            _load_plugins()
+            unknown = [name for name in unknown if name not in _plugin_options]
         if unknown:
             names = ", ".join(repr(name) for name in unknown)
             raise TypeError(
@@ -221,6 +343,33 @@ class Parameters:
             )
         for name, value in options.items():
             setattr(self, name, value)
+
+    def _set_plugin_option(self, option: PluginOption, value: Any) -> None:
+        if option.validate is not None:
+            value = option.validate(value)
+        self._plugin_values[option.name] = value
+
+    if not TYPE_CHECKING:  # so that mypy still reports misspelt attributes of the core's own
+
+        def __getattr__(self, name: str) -> Any:
+            """A plugin option: its value, or its default while unset."""
+            option = _plugin_options.get(name)
+            if option is None or name.startswith("_"):
+                raise AttributeError(
+                    f"{self.__class__.__name__!r} object has no attribute {name!r}"
+                )
+            try:
+                values = object.__getattribute__(self, "_plugin_values")
+            except AttributeError:
+                return option.default
+            return values.get(name, option.default)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            option = _plugin_options.get(name)
+            if option is None or hasattr(type(self), name):
+                object.__setattr__(self, name, value)
+            else:
+                self._set_plugin_option(option, value)
 
     def __repr__(self) -> str:
         return (
@@ -248,7 +397,9 @@ class Parameters:
                 if slot in ("__weakref__", "__dict__") or not hasattr(self, slot):
                     continue
                 value = getattr(self, slot)
-                if slot != "_heartbeat" or not callable(value):
+                if slot == "_plugin_values":
+                    value = _copy_plugin_values(value, memo)
+                elif slot != "_heartbeat" or not callable(value):
                     value = copy.deepcopy(value, memo)
                 object.__setattr__(clone, slot, value)
         return clone
@@ -514,6 +665,15 @@ class Parameters:
                 raise ValueError(f"tcp_options[{key!r}] must be >= 0, got {number}")
             options[key] = number
         self._tcp_options = options
+
+
+def _copy_plugin_values(values: dict[str, Any], memo: dict[int, Any]) -> dict[str, Any]:
+    """Deep-copy plugin option values, sharing those registered with ``shared=True``."""
+    copied: dict[str, Any] = {}
+    for name, value in values.items():
+        option = _plugin_options.get(name)
+        copied[name] = value if option is not None and option.shared else copy.deepcopy(value, memo)
+    return copied
 
 
 def _positive_timeout(value: float | None, name: str) -> float | None:
@@ -814,6 +974,21 @@ def _ssl_options_from_dict(options: dict[Any, Any]) -> SSLOptions:
     return SSLOptions(context, _optional_str(options, "server_hostname"))
 
 
+def _plugin_url_parser(name: str) -> UrlOptionParser | None:
+    """A query-option parser for a plugin option registered with ``url_parser``."""
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    option = _find_plugin_option(name)
+    if option is None or option.url_parser is None:
+        return None
+    parse_text = option.url_parser
+
+    def parse(params: URLParameters, _name: str, text: str) -> None:
+        params._set_plugin_option(option, parse_text(text))
+
+    return parse
+
+
 class URLParameters(Parameters):
     """Connection parameters from an AMQP URI: ``amqp[s]://user:pass@host:port/vhost?options``.
 
@@ -898,9 +1073,12 @@ class URLParameters(Parameters):
             shown = name if _OPTION_NAME.match(name) else "(not shown)"
             parser = self._URL_QUERY_PARSERS.get(name)
             if parser is None:
+                parser = _plugin_url_parser(name)
+            if parser is None:
+                plugin_names = [n for n, o in _plugin_options.items() if o.url_parser is not None]
                 raise ValueError(
                     f"unknown URL query option {shown}; known options: "
-                    f"{', '.join(sorted(self._URL_QUERY_PARSERS))}"
+                    f"{', '.join(sorted([*self._URL_QUERY_PARSERS, *plugin_names]))}"
                 )
             if not has_value:
                 raise ValueError(f"URL query option {name} needs a value: write {name}=VALUE")

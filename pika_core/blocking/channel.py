@@ -164,13 +164,12 @@ class BlockingChannel(TopologyMethods):
             return
         message_hooks = self._hooks
         if message_hooks is not None:
-            context = message_hooks.on_delivery(method, properties, body)
+            context = message_hooks.on_delivery(
+                method, properties, body, consumer.queue, consumer.api, consumer.options
+            )
             if context.dropped:
                 if not consumer.auto_ack:
-                    with self._lock:
-                        self._protocol.basic_reject(
-                            self._number, method.delivery_tag, context.requeue
-                        )
+                    self._settle_dropped(context, method.delivery_tag)
                 return
             properties, body = context.properties, context.body
         tags = self._tags
@@ -185,6 +184,17 @@ class BlockingChannel(TopologyMethods):
         if not pending:
             self._connection._pending_channels[self._number] = self
         pending.append((_DELIVER, consumer, method, properties, body))
+
+    def _settle_dropped(self, context: hooks.DeliveryContext, broker_tag: int) -> None:
+        """Settle a delivery a plugin dropped, as it asked (``DeliveryContext.settle``)."""
+        settle = context.settle
+        if settle == "none":
+            return
+        with self._lock:
+            if settle == "ack":
+                self._protocol.basic_ack(self._number, broker_tag, False)
+            else:
+                self._protocol.basic_reject(self._number, broker_tag, context.requeue)
 
     # -- recovery (called by the connection; no user code runs here) ----------------------------
 
@@ -441,14 +451,29 @@ class BlockingChannel(TopologyMethods):
         exclusive: bool = False,
         consumer_tag: str | None = None,
         arguments: dict[str, Any] | None = None,
+        **options: Any,
     ) -> str:
         """Start a consumer; ``on_message_callback(channel, method, properties, body)`` runs
-        from start_consuming/process_data_events. Return the consumer tag."""
+        from start_consuming/process_data_events. Return the consumer tag.
+
+        ``options``: keyword options registered by plugins (pika_core.hooks.register_call_option),
+        given to the message hooks with each of this consumer's deliveries.
+        """
         _require_str(queue, "queue")
         if not callable(on_message_callback):
             raise TypeError("on_message_callback must be callable")
+        if options:
+            hooks.check_call_options("basic_consume", options)
         return self._basic_consume(
-            queue, auto_ack, exclusive, consumer_tag, arguments, on_message_callback, None
+            queue,
+            auto_ack,
+            exclusive,
+            consumer_tag,
+            arguments,
+            on_message_callback,
+            None,
+            "basic_consume",
+            options or hooks.NO_OPTIONS,
         )
 
     def _basic_consume(
@@ -460,13 +485,17 @@ class BlockingChannel(TopologyMethods):
         arguments: dict[str, Any] | None,
         callback: Callable[..., Any] | None,
         sink: collections.deque[Message] | None,
+        api: str = "basic_consume",
+        options: Any = hooks.NO_OPTIONS,
     ) -> str:
         self._raise_if_not_open()
         if not consumer_tag:
             consumer_tag = self._new_consumer_tag()
         if consumer_tag in self._consumers:
             raise exceptions.DuplicateConsumerTag(consumer_tag)
-        self._consumers[consumer_tag] = Consumer(consumer_tag, callback, auto_ack, sink)
+        self._consumers[consumer_tag] = Consumer(
+            consumer_tag, callback, auto_ack, sink, queue, api, options
+        )
         method = spec.Basic.Consume(
             queue=queue,
             consumer_tag=consumer_tag,
@@ -558,11 +587,35 @@ class BlockingChannel(TopologyMethods):
         arguments: dict[str, Any] | None = None,
         inactivity_timeout: float | None = None,
         consumer_tag: str | None = None,
+        **options: Any,
     ) -> Generator[OptionalMessage, None, None]:
         """Yield (method, properties, body) per message; (None, None, None) after
         ``inactivity_timeout`` s without one. Ends when the consumer is cancelled (by
         ``cancel()`` or the broker). Calling it again with the same queue, auto_ack and
-        exclusive resumes the same consumer; different values raise ValueError."""
+        exclusive resumes the same consumer; different values raise ValueError.
+        ``options``: plugins' keyword options, given to the hooks with each delivery."""
+        if options:
+            hooks.check_call_options("consume", options)
+        return self._consume(
+            queue,
+            auto_ack,
+            exclusive,
+            arguments,
+            inactivity_timeout,
+            consumer_tag,
+            options or hooks.NO_OPTIONS,
+        )
+
+    def _consume(
+        self,
+        queue: str,
+        auto_ack: bool,
+        exclusive: bool,
+        arguments: dict[str, Any] | None,
+        inactivity_timeout: float | None,
+        consumer_tag: str | None,
+        options: Any,
+    ) -> Generator[OptionalMessage, None, None]:
         self._raise_if_not_open()
         params = (queue, auto_ack, exclusive)
         state = self._generator
@@ -577,7 +630,15 @@ class BlockingChannel(TopologyMethods):
             self._generator = state
             try:
                 self._basic_consume(
-                    queue, auto_ack, exclusive, state.consumer_tag, arguments, None, state.pending
+                    queue,
+                    auto_ack,
+                    exclusive,
+                    state.consumer_tag,
+                    arguments,
+                    None,
+                    state.pending,
+                    "consume",
+                    options,
                 )
             except BaseException:
                 self._generator = None
@@ -695,9 +756,14 @@ class BlockingChannel(TopologyMethods):
             self._protocol.basic_reject(self._number, delivery_tag, requeue)
         self._connection._after_ack()
 
-    def basic_get(self, queue: str, auto_ack: bool = False) -> OptionalMessage:
-        """Fetch one message: (Basic.GetOk, properties, body), or (None, None, None) if empty."""
+    def basic_get(self, queue: str, auto_ack: bool = False, **options: Any) -> OptionalMessage:
+        """Fetch one message: (Basic.GetOk, properties, body), or (None, None, None) if empty.
+
+        ``options``: keyword options registered by plugins, given to the message hooks.
+        """
         _require_str(queue, "queue")
+        if options:
+            hooks.check_call_options("basic_get", options)
         reply = self._rpc(spec.Basic.Get(queue=queue, no_ack=auto_ack))
         method = reply.method
         if method.NAME == "Basic.GetEmpty":
@@ -708,11 +774,13 @@ class BlockingChannel(TopologyMethods):
             method.delivery_tag = self._tags.inbound(broker_tag)
         message_hooks = self._hooks
         if message_hooks is not None:
-            context = message_hooks.on_delivery(method, properties, body)
+            context = message_hooks.on_delivery(
+                method, properties, body, queue, "basic_get", options or hooks.NO_OPTIONS
+            )
             if context.dropped:
-                if not auto_ack:
-                    with self._lock:
-                        self._protocol.basic_reject(self._number, broker_tag, context.requeue)
+                if not auto_ack and context.settle != "none":
+                    self._settle_dropped(context, broker_tag)
+                    self._connection._after_ack()  # sent like any ack made outside a callback
                 return None, None, None
             properties, body = context.properties, context.body
         return method, properties, body
@@ -765,13 +833,17 @@ class BlockingChannel(TopologyMethods):
         body: bytes | str,
         properties: spec.BasicProperties | None = None,
         mandatory: bool = False,
+        **options: Any,
     ) -> PublishHandle | None:
         """Publish a message (a str body is sent UTF-8 encoded).
 
         Without confirms it returns None at once. In pika's confirm mode it waits for the
         broker and raises UnroutableError (returned with mandatory=True) or NackError. In
-        pipelined confirm mode it returns a PublishHandle at once.
+        pipelined confirm mode it returns a PublishHandle at once. ``options``: keyword options
+        registered by plugins (pika_core.hooks.register_call_option), given to the hooks.
         """
+        if options:
+            hooks.check_call_options("basic_publish", options)
         if type(body) is bytes:
             data: bytes = body
         elif isinstance(body, str):
@@ -785,7 +857,7 @@ class BlockingChannel(TopologyMethods):
         message_hooks = self._hooks
         if message_hooks is not None:
             context = message_hooks.before_publish(
-                exchange, routing_key, data, properties, mandatory
+                exchange, routing_key, data, properties, mandatory, options or hooks.NO_OPTIONS
             )
             if context.dropped:
                 return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Mapping, Tuple
+
+from pika_core.hooks import NO_OPTIONS
 
 __all__ = [
     "ACTIVE",
@@ -28,7 +30,7 @@ Message = Tuple[Any, Any, Any]
 class Consumer:
     """One basic_consume: its callback (or the generator's queue) and acknowledgement mode."""
 
-    __slots__ = ("auto_ack", "callback", "consumer_tag", "sink", "state")
+    __slots__ = ("api", "auto_ack", "callback", "consumer_tag", "options", "queue", "sink", "state")
 
     def __init__(
         self,
@@ -36,6 +38,9 @@ class Consumer:
         callback: Callable[..., Any] | None,
         auto_ack: bool,
         sink: collections.deque[Message] | None,
+        queue: str | None = None,
+        api: str = "basic_consume",
+        options: Mapping[str, Any] = NO_OPTIONS,
     ) -> None:
         self.consumer_tag = consumer_tag
         self.callback = callback
@@ -43,6 +48,11 @@ class Consumer:
         #: The consume() generator's queue; deliveries go there instead of to ``callback``.
         self.sink = sink
         self.state = ACTIVE
+        #: What the message hooks are told with each delivery (queue, "basic_consume"/"consume",
+        #: the call's registered keyword options).
+        self.queue = queue
+        self.api = api
+        self.options = options
 
     def __repr__(self) -> str:
         return f"<Consumer {self.consumer_tag!r} auto_ack={self.auto_ack} state={self.state}>"

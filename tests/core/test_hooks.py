@@ -537,3 +537,100 @@ def test_lifecycle_notices_take_an_explicit_manager(pm: PikaPluginManager) -> No
     conn = object()
     hooks.connection_created(conn, manager=pm)
     assert recorder.calls == [("connection_created", conn)]
+
+
+# -- per-call options, delivery queue/api, settle modes ---------------------------------------------
+
+
+@pytest.fixture
+def call_option() -> Iterator[str]:
+    seen: list[Any] = []
+
+    def validate(value: Any) -> None:
+        seen.append(value)
+        if value == "bad":
+            raise ValueError("test_tag must not be 'bad'")
+
+    hooks.register_call_option("test_tag", owner="tests", validate=validate)
+    yield "test_tag"
+    hooks.unregister_call_option("test_tag")
+
+
+def test_contexts_share_one_empty_options_mapping() -> None:
+    publish = PublishContext(CHANNEL, "ex", "rk", b"x", None, False)
+    delivery = DeliveryContext(CHANNEL, DELIVER, None, b"x")
+    assert publish.options is hooks.NO_OPTIONS is delivery.options
+    assert dict(hooks.NO_OPTIONS) == {}
+    with pytest.raises(TypeError):
+        hooks.NO_OPTIONS["x"] = 1  # type: ignore[index]
+    assert (delivery.queue, delivery.api) == (None, "basic_consume")
+
+
+def test_options_queue_and_api_reach_the_hooks(pm: PikaPluginManager) -> None:
+    seen: list[Any] = []
+
+    class Plugin:
+        @hookimpl
+        def pika_before_publish(self, context: PublishContext) -> None:
+            seen.append(dict(context.options))
+
+        @hookimpl
+        def pika_on_delivery(self, context: DeliveryContext) -> None:
+            seen.append((context.queue, context.api, dict(context.options)))
+
+    pm.register(Plugin())
+    message_hooks = MessageHooks.for_channel(CHANNEL, pm)
+    assert message_hooks is not None
+    message_hooks.before_publish("ex", "rk", b"x", None, False, {"test_tag": 1})
+    message_hooks.on_delivery(GET_OK, None, b"x", "q", "basic_get", {"test_tag": 2})
+    assert seen == [{"test_tag": 1}, ("q", "basic_get", {"test_tag": 2})]
+
+
+def test_check_call_options_accepts_registered_names_and_validates(call_option: str) -> None:
+    hooks.check_call_options("basic_publish", {call_option: "good"})
+    with pytest.raises(ValueError, match="must not be 'bad'"):
+        hooks.check_call_options("basic_get", {call_option: "bad"})
+    assert call_option in hooks.call_options()
+
+
+def test_unknown_call_option_is_a_type_error_naming_it(global_pm: PikaPluginManager) -> None:
+    with pytest.raises(
+        TypeError, match=r"^basic_publish\(\) got an unexpected keyword argument 'x'"
+    ):
+        hooks.check_call_options("basic_publish", {"x": 1})
+    with pytest.raises(TypeError, match=r"consume\(\) got unexpected keyword arguments 'x', 'y'"):
+        hooks.check_call_options("consume", {"x": 1, "y": 2})
+
+
+def test_call_option_names_are_checked_and_owned(call_option: str) -> None:
+    for bad in ("mandatory", "_private", "not an identifier", "queue"):
+        with pytest.raises(ValueError):
+            hooks.register_call_option(bad, owner="tests")
+    with pytest.raises(ValueError, match="registered by 'tests'"):
+        hooks.register_call_option(call_option, owner="someone-else")
+    hooks.register_call_option(call_option, owner="tests")  # the same owner may again
+
+
+def test_delivery_drop_takes_a_settle_mode(pm: PikaPluginManager) -> None:
+    context = DeliveryContext(CHANNEL, DELIVER, None, b"x")
+    assert context.settle == "reject"
+    context.drop("why", settle="ack")
+    assert (context.dropped, context.settle, context.requeue) == (True, "ack", False)
+    context.drop("why", requeue=True)
+    assert (context.settle, context.requeue) == ("reject", True)
+    with pytest.raises(ValueError, match="settle must be one of reject, ack, none"):
+        context.drop("why", settle="nack")  # type: ignore[arg-type]
+
+
+def test_a_raising_delivery_hook_resets_the_settle_mode(pm: PikaPluginManager) -> None:
+    class Plugin:
+        @hookimpl
+        def pika_on_delivery(self, context: DeliveryContext) -> None:
+            context.drop("half", settle="none")
+            raise RuntimeError("bug")
+
+    pm.register(Plugin())
+    message_hooks = MessageHooks.for_channel(CHANNEL, pm)
+    assert message_hooks is not None
+    context = message_hooks.on_delivery(DELIVER, None, b"x")
+    assert not context.dropped and context.settle == "reject"

@@ -789,3 +789,92 @@ def test_heartbeat_thread_defaults_on_and_is_validated() -> None:
     assert URLParameters("amqp://h/?heartbeat_thread=on").heartbeat_thread is True
     with pytest.raises(ValueError, match="heartbeat_thread"):
         URLParameters("amqp://h/?heartbeat_thread=maybe")
+
+
+# ---------------------------------------------------------------------- plugin options
+
+
+class _Live:
+    """A live object (an interceptor, say): deep copies of the parameters must share it."""
+
+
+def _positive(value: Any) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"test_level must be a positive int, got {value!r}")
+    return value
+
+
+@pytest.fixture
+def plugin_options() -> Any:
+    from pika_core import parameters
+
+    parameters.register_option("test_live", (), tuple, owner="tests", shared=True)
+    parameters.register_option("test_level", 1, _positive, owner="tests", url_parser=int)
+    yield parameters
+    parameters.unregister_option("test_live")
+    parameters.unregister_option("test_level")
+
+
+def test_plugin_option_keyword_default_and_attribute(plugin_options: Any) -> None:
+    live = _Live()
+    params = ConnectionParameters("h", test_live=[live], test_level=3)
+    assert params.test_live == (live,) and params.test_level == 3  # type: ignore[attr-defined]
+    assert ConnectionParameters().test_level == 1  # type: ignore[attr-defined]
+    params.test_level = 5  # type: ignore[attr-defined]
+    assert params.test_level == 5  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="test_level must be a positive int"):
+        ConnectionParameters(test_level=0)
+    with pytest.raises(ValueError, match="test_level"):
+        params.test_level = -1  # type: ignore[attr-defined]
+    assert not hasattr(params, "__dict__")
+
+
+def test_plugin_options_copy_eq_and_repr(plugin_options: Any) -> None:
+    live = _Live()
+    params = ConnectionParameters("h", test_live=[live], test_level=2)
+    clone = copy.deepcopy(params)
+    assert clone.test_live[0] is live and clone.test_level == 2  # type: ignore[attr-defined]
+    clone.test_level = 9  # type: ignore[attr-defined]
+    assert params.test_level == 2  # type: ignore[attr-defined]
+    assert params == clone  # equality stays pika's: host and port
+    assert "test_" not in repr(params) and "_Live" not in repr(params)
+
+
+def test_plugin_options_and_the_password_rule(plugin_options: Any) -> None:
+    params = URLParameters("amqp://user:s3cr3t@h/%2F?test_level=4")
+    assert params.test_level == 4  # type: ignore[attr-defined]
+    assert "s3cr3t" not in repr(params) and "s3cr3t" not in params.redacted_url()
+    with pytest.raises(ValueError, match="test_level") as info:
+        URLParameters("amqp://user:s3cr3t@h/%2F?test_level=0")
+    assert "s3cr3t" not in str(info.value)
+    with pytest.raises(ValueError, match="unknown URL query option test_live"):
+        URLParameters("amqp://h/?test_live=1")  # registered without a url_parser
+
+
+def test_unknown_keyword_loads_plugins_then_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pika_core import parameters
+
+    loaded: list[int] = []
+
+    def load() -> None:  # a plugin whose entry point registers the option when loaded
+        loaded.append(1)
+        parameters.register_option("test_lazy", None, owner="tests")
+
+    monkeypatch.setattr(parameters, "_load_plugins", load)
+    try:
+        assert ConnectionParameters(test_lazy="x").test_lazy == "x"  # type: ignore[attr-defined]
+        assert loaded == [1]
+        with pytest.raises(TypeError, match="unexpected keyword argument.*'still_unknown'"):
+            ConnectionParameters(still_unknown=1)
+    finally:
+        parameters.unregister_option("test_lazy")
+
+
+def test_plugin_option_names_are_checked(plugin_options: Any) -> None:
+    for name in ("heartbeat", "host", "recovery", "_hidden", "not valid", "heartbeat_thread"):
+        with pytest.raises(ValueError):
+            plugin_options.register_option(name, owner="tests")
+    with pytest.raises(ValueError, match="registered by 'tests'"):
+        plugin_options.register_option("test_level", owner="another-plugin")
+    assert plugin_options.Parameters.register_option is plugin_options.register_option
+    assert set(plugin_options.plugin_options()) >= {"test_live", "test_level"}

@@ -26,6 +26,10 @@ from pika_streamdal.context import (
     Verdict,
 )
 from pika_streamdal.interceptors import Interceptor
+
+# Registers interceptors=, enable_streamdal=, ... on pika_core's parameter classes and
+# intercept=/streamdal_cfg= on the channels' calls: loading the entry point is enough.
+from pika_streamdal.parameters import ConnectionParameters
 from pika_streamdal.plugin import (
     activate,
     add_interceptor,
@@ -45,7 +49,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "AudiencePattern": "pika_streamdal.audiences",
     "Cond": "pika_streamdal.pipeline",
-    "ConnectionParameters": "pika_streamdal.parameters",
     "Dropped": "pika_streamdal.events",
     "Engine": "pika_streamdal.engine",
     "Failed": "pika_streamdal.events",

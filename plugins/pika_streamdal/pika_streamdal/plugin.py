@@ -15,7 +15,7 @@ import contextvars
 import logging
 import threading
 import weakref
-from typing import Any, Iterator, MutableMapping
+from typing import Any, Iterator, Mapping, MutableMapping
 
 from pika_core.hookspecs import hookimpl
 from pika_streamdal.context import (
@@ -50,7 +50,6 @@ __all__ = [
 logger = logging.getLogger("pika_streamdal")
 
 MESSAGE_PLUGIN_NAME = "streamdal-messages"
-_GET_OK_NAME = "Basic.GetOk"
 
 _call_options: contextvars.ContextVar[InterceptOptions | None] = contextvars.ContextVar(
     "pika_streamdal_call_options", default=None
@@ -143,12 +142,8 @@ _channels: MutableMapping[Any, ChannelState] = _weak_map()
 
 
 def _params_of(connection: Any) -> Any:
-    for name in ("params", "_params"):
-        params = getattr(connection, name, None)
-        if params is not None:
-            return params
-    impl = getattr(connection, "_impl", None)
-    return getattr(impl, "params", None) if impl is not None else None
+    """The connection's parameters: every core facade has ``params`` before it is announced."""
+    return getattr(connection, "params", None)
 
 
 def _connection_state(connection: Any, create: bool) -> ConnectionState | None:
@@ -256,7 +251,7 @@ def set_consumer(
     api: str = "basic_consume",
     options: Any = None,
 ) -> None:
-    """Tell the plugin a consumer's queue and options (until the facades pass them themselves)."""
+    """Override a consumer's queue, api and options (the core passes them; kept for old code)."""
     state = _channel_state(channel)
     if state is None:
         return
@@ -267,7 +262,8 @@ def set_consumer(
 def call_options(
     intercept: InterceptOptions | None = None, *, streamdal_cfg: Any = None
 ) -> Iterator[InterceptOptions | None]:
-    """Per-call options for the publishes and basic_get calls made inside the ``with`` block."""
+    """Options for the calls made inside the ``with`` block that give no ``intercept=`` of their
+    own (kept for older code; the calls take ``intercept=``/``streamdal_cfg=`` keywords)."""
     options = _as_options({"intercept": intercept, "streamdal_cfg": streamdal_cfg})
     token = _call_options.set(options)
     try:
@@ -280,7 +276,9 @@ def _as_options(raw: Any) -> InterceptOptions | None:
     """InterceptOptions from an instance, a {"intercept", "streamdal_cfg"} mapping, or None."""
     if raw is None or isinstance(raw, InterceptOptions):
         return raw
-    if isinstance(raw, dict):
+    if isinstance(raw, Mapping):
+        if not raw:
+            return None
         intercept = raw.get("intercept")
         cfg = raw.get("streamdal_cfg")
         if intercept is not None:
@@ -387,7 +385,7 @@ class MessageHooksPlugin:
         state = _channel_state(context.channel)
         if state is None or not state.active:
             return
-        options = _as_options(getattr(context, "options", None)) or _call_options.get()
+        options = _as_options(context.options) or _call_options.get()
         if options is not None and options.skip:
             return
         conn = state.connection
@@ -432,14 +430,12 @@ class MessageHooksPlugin:
         method = context.method
         tag = getattr(method, "consumer_tag", None)
         consumer = state.consumers.get(tag) if tag else None
-        is_get = getattr(method, "NAME", "") == _GET_OK_NAME
-        queue = getattr(context, "queue", None)
-        if queue is None and consumer is not None:
-            queue = consumer.queue
-        api = getattr(context, "api", None) or (
-            "basic_get" if is_get else (consumer.api if consumer is not None else "basic_consume")
-        )
-        options = _as_options(getattr(context, "options", None))
+        queue = context.queue
+        api = context.api
+        if consumer is not None:  # set_consumer (older code) overrides what the core knows
+            queue = consumer.queue if consumer.queue is not None else queue
+            api = consumer.api
+        options = _as_options(context.options)
         if options is None:
             options = consumer.options if consumer is not None else None
             if options is None:
@@ -529,23 +525,11 @@ class MessageHooksPlugin:
         )
 
 
-_warned_settle = False
-
-
 def _drop_delivery(context: Any, reason: str, action: str) -> None:
-    """Drop a delivery and ask the core to settle it per ``action``."""
-    global _warned_settle
-    if action in ("reject", "nack_requeue"):
-        context.drop(reason, requeue=action == "nack_requeue")
-        return
-    try:  # a core whose DeliveryContext.drop takes settle= honours "ack" and "none"
-        context.drop(reason, requeue=False, settle=action)
-    except TypeError:
-        if not _warned_settle:
-            _warned_settle = True
-            logger.warning(
-                "consume_drop_action=%r needs a pika-core whose DeliveryContext.drop accepts "
-                "settle=; this one rejects dropped manual-ack deliveries instead",
-                action,
-            )
-        context.drop(reason, requeue=False)
+    """Drop a delivery and have the core settle it per ``action`` (consume_drop_action)."""
+    if action == "ack":
+        context.drop(reason, requeue=False, settle="ack")
+    elif action == "none":
+        context.drop(reason, requeue=False, settle="none")
+    else:
+        context.drop(reason, requeue=action == "nack_requeue", settle="reject")

@@ -236,11 +236,13 @@ class TwistedChannel:
         exclusive: bool = False,
         consumer_tag: str | None = None,
         arguments: dict[str, Any] | None = None,
+        **options: Any,
     ) -> defer.Deferred[Any]:
         """Start a consumer: a Deferred of ``(ClosableDeferredQueue, consumer_tag)``.
 
         Each delivery is put on the queue as a ``ReceivedMessage(channel, method, properties,
         body)``; the queue closes with ConsumerCancelled when the consumer is cancelled.
+        ``options`` (keyword options registered by pika-core plugins) go to the Channel.
         """
         if self._closed is not None:
             return defer.fail(self._closed)
@@ -274,6 +276,7 @@ class TwistedChannel:
                     consumer_tag=consumer_tag,
                     arguments=arguments,
                     callback=on_consume_ok,
+                    **options,
                 )
             )
         except Exception:  # noqa: BLE001 - any failure becomes the failed Deferred
@@ -281,8 +284,10 @@ class TwistedChannel:
             return defer.fail()
         return d
 
-    def basic_get(self, queue: str, auto_ack: bool = False) -> defer.Deferred[Any]:
+    def basic_get(self, queue: str, auto_ack: bool = False, **options: Any) -> defer.Deferred[Any]:
         """Fetch one message: a Deferred of a ReceivedMessage, or of None if the queue is empty.
+
+        ``options`` (keyword options registered by pika-core plugins) go to the Channel.
 
         :raises DuplicateGetOkCallback: if a basic_get on this channel has not completed yet.
         """
@@ -302,7 +307,7 @@ class TwistedChannel:
         calls.add(d)
         self._get_deferred = d
         try:
-            self._channel.basic_get(queue, on_get_ok, auto_ack=auto_ack)
+            self._channel.basic_get(queue, on_get_ok, auto_ack=auto_ack, **options)
         except Exception:  # noqa: BLE001 - any failure becomes the failed Deferred
             calls.discard(d)
             self._get_deferred = None
@@ -316,18 +321,20 @@ class TwistedChannel:
         body: bytes,
         properties: Any = None,
         mandatory: bool = False,
+        **options: Any,
     ) -> defer.Deferred[Any]:
         """Publish a message.
 
         Without confirms the Deferred has already fired (with None). In confirm mode it fires
         with the Basic.Ack, or fails with UnroutableError (a mandatory message returned) or
         NackError; the error's ``messages`` hold the returned ReceivedMessage, if any.
+        ``options`` (keyword options registered by pika-core plugins) go to the Channel.
         """
         if self._closed is not None:
             return defer.fail(self._closed)
         channel = self._channel
         try:
-            channel.basic_publish(exchange, routing_key, body, properties, mandatory)
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory, **options)
         except Exception:  # noqa: BLE001 - any failure becomes the failed Deferred
             return defer.fail()
         if not self._confirming:

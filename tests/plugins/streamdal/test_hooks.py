@@ -270,7 +270,9 @@ def test_basic_get_is_intercepted(pika_plugin_manager: PikaPluginManager) -> Non
     _channel, message_hooks = open_channel(
         pika_plugin_manager, ConnectionParameters(interceptors=[recorder])
     )
-    context = message_hooks.on_delivery(Basic.GetOk(3, False, "ex", "rk", 0), None, b"x")
+    context = message_hooks.on_delivery(
+        Basic.GetOk(3, False, "ex", "rk", 0), None, b"x", "q", "basic_get"
+    )
     assert context.body == b"changed" and recorder.seen[0].api == "basic_get"
 
 
