@@ -111,12 +111,17 @@ _PII: dict[str, tuple[Pattern[str], _Validator]] = {
         re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
         None,
     ),
-    "credit_card": (re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _card_ok),
+    # the digits of a decimal number ("16.990000000000002") are never a card number
+    "credit_card": (
+        re.compile(r"(?<![\d-])(?<!\d\.)\d(?:[ -]?\d){12,18}(?![\d-]|\.\d)"),
+        _card_ok,
+    ),
     "ssn": (re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)"), None),
     "phone": (
         re.compile(
             r"(?<![\w+])\+[1-9]\d{7,14}(?!\d)"
-            r"|(?<![\w(])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?[2-9]\d{2}[-. ]\d{4}(?!\d)"
+            r"|(?<![\w(])(?<!\d\.)(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?[2-9]\d{2}[-. ]\d{4}"
+            r"(?!\d|\.\d)"
         ),
         None,
     ),
@@ -517,8 +522,10 @@ def _leaf_matches(
         if predicate(leaf, args):
             out.append(Match(where, kind, _length(leaf)))
         return
-    if isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
-        leaf = str(leaf)  # card numbers and phone numbers are often sent as numbers
+    if isinstance(leaf, int) and not isinstance(leaf, bool):
+        leaf = str(leaf)  # card numbers and phone numbers are often sent as integers
+    elif isinstance(leaf, float):
+        return  # a float (a price, a measure) holds no PII: its digits are not a card or phone
     if not isinstance(leaf, str):
         return
     if kind == "pii_any":

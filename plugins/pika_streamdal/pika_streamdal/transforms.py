@@ -27,7 +27,8 @@ OBFUSCATED_FLOAT = 123123.123
 def mask_value(value: Any, char: str = "*", keep_ratio: float = 0.2) -> Any:
     """Keep the first ``keep_ratio`` of a string and mask the rest (``foobar`` -> ``f*****``).
 
-    Integers keep their leading digits and the rest become 0, so the type is unchanged.
+    Numbers keep their JSON type: an int or a float keeps the leading ``keep_ratio`` of its
+    digits and the rest become 0 (``329328102938`` -> ``320000000000``, ``16.99`` -> ``0.0``).
     """
     if isinstance(value, bool) or value is None:
         return value
@@ -40,12 +41,29 @@ def mask_value(value: Any, char: str = "*", keep_ratio: float = 0.2) -> Any:
         masked = int(text[:keep] + "0" * (len(text) - keep))
         return -masked if value < 0 else masked
     if isinstance(value, float):
-        return 0.0
+        return _mask_float(value, keep_ratio)
     if isinstance(value, list):
         return [mask_value(item, char, keep_ratio) for item in value]
     if isinstance(value, dict):
         return {key: mask_value(item, char, keep_ratio) for key, item in value.items()}
     return value
+
+
+def _mask_float(value: float, keep_ratio: float) -> float:
+    """Zero all but the leading digits of a float's shortest form, exponent untouched."""
+    if not math.isfinite(value):
+        return value
+    mantissa, marker, exponent = repr(abs(value)).partition("e")
+    keep = int(sum(char.isdigit() for char in mantissa) * keep_ratio)
+    chars = []
+    for char in mantissa:
+        if char.isdigit():
+            if keep <= 0:
+                char = "0"
+            keep -= 1
+        chars.append(char)
+    masked = float("".join(chars) + marker + exponent)
+    return -masked if value < 0 else masked
 
 
 def obfuscate_value(

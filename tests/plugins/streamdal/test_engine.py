@@ -132,6 +132,33 @@ def test_mask_keeps_the_streamdal_prefix_and_obfuscate_uses_constants() -> None:
     assert transforms.extract(doc, ["a.b"], flatten=True) == {"b": 1}
 
 
+def test_mask_keeps_a_numbers_type_and_its_leading_digits() -> None:
+    # ints and floats follow one rule: the leading keep_ratio of the digits stay, the rest are 0
+    assert transforms.mask_value(329328102938) == 320000000000
+    assert transforms.mask_value(-98765) == -90000
+    masked = transforms.mask_value(16.990000000000002)
+    assert isinstance(masked, float) and masked == 16.9
+    assert transforms.mask_value(-123456.789) == -100000.0
+    assert transforms.mask_value(1.2345678e-07) == 1e-07
+    assert transforms.mask_value(12.5, keep_ratio=1.0) == 12.5
+
+
+def test_pii_any_leaves_float_prices_alone() -> None:
+    # 16.990000000000002 holds the Luhn-valid run 990000000000002: not a card number
+    doc = {"price": 16.990000000000002, "total": 1234.5678901234567, "email": "a@b.c"}
+    found = detectors.detect_json(doc, "pii_any")
+    assert [m.dotted for m in found] == ["email"]
+    for kind in ("credit_card", "phone"):
+        assert detectors.detect_text("paid 16.990000000000002 and 0.2025550123", kind) == []
+    assert detectors.detect_json({"card": 4111111111111111}, "pii_any")[0].type == "credit_card"
+    engine = Engine()
+    engine.set_pipelines("*", [mask_pii_pipeline()])
+    result = engine.process(body(doc), PRODUCER)
+    out = json.loads(result.body)
+    assert out["price"] == 16.990000000000002 and out["total"] == 1234.5678901234567
+    assert out["email"] == "a****"
+
+
 def test_transform_on_explicit_paths_and_delete() -> None:
     engine = Engine()
     engine.set_pipelines(
