@@ -212,6 +212,9 @@ class Channel:
         """Acknowledge one delivery (or every one up to it with ``multiple``)."""
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.on_settle(delivery_tag, multiple, "ack", False)
         tags = self._tags
         if tags is not None:
             if self._state == _RECOVERING:
@@ -241,6 +244,9 @@ class Channel:
         """Reject one delivery (or every one up to it with ``multiple``)."""
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.on_settle(delivery_tag, multiple, "nack", requeue)
         tags = self._tags
         if tags is not None:
             if self._state == _RECOVERING:
@@ -268,6 +274,9 @@ class Channel:
         """Reject one delivery."""
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
+        hooks = self._hooks
+        if hooks is not None:
+            hooks.on_settle(delivery_tag, False, "reject", requeue)
         tags = self._tags
         if tags is not None:
             if self._state == _RECOVERING:
@@ -781,7 +790,15 @@ class Channel:
             if tag not in self._consumers_with_noack:
                 self._settle_dropped(context, method.delivery_tag)
             return
-        callback(self, method, context.properties, context.body)
+        if not hooks.wants_after_delivery:
+            callback(self, method, context.properties, context.body)
+            return
+        try:
+            callback(self, method, context.properties, context.body)
+        except BaseException as exc:
+            hooks.after_delivery(context, exc)
+            raise
+        hooks.after_delivery(context, None)
 
     def _settle_dropped(self, context: _hooks.DeliveryContext, delivery_tag: int) -> None:
         """Settle a manual-ack delivery a plugin dropped, as it asked (``context.settle``)."""

@@ -46,6 +46,8 @@ __all__ = [
     "MessageHooks",
     "PublishContext",
     "ReturnContext",
+    "SettleAction",
+    "SettleContext",
     "call_options",
     "channel_closed",
     "channel_opened",
@@ -60,6 +62,7 @@ __all__ = [
 ConfirmOutcome = Literal["acked", "nacked", "returned", "failed"]
 DeliveryApi = Literal["basic_consume", "consume", "basic_get"]
 SettleMode = Literal["reject", "ack", "none"]
+SettleAction = Literal["ack", "nack", "reject"]
 
 #: How the core settles a dropped delivery of a manual-ack consumer (``DeliveryContext.drop``).
 SETTLE_MODES: tuple[str, ...] = ("reject", "ack", "none")
@@ -92,6 +95,8 @@ _FACADE_ARGUMENTS = frozenset(
 
 _HookFunction = Callable[[Any], object]
 _Implementations = Tuple[Tuple[str, _HookFunction], ...]
+_AfterFunction = Callable[[Any, Any], object]
+_AfterImplementations = Tuple[Tuple[str, _AfterFunction], ...]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -349,6 +354,18 @@ class ConfirmContext(NamedTuple):
         return self.outcome == "returned"
 
 
+class SettleContext(NamedTuple):
+    """One basic_ack/basic_nack/basic_reject call of the application; read-only."""
+
+    channel: Any
+    #: The tag the application gave (0 with ``multiple``: everything outstanding).
+    delivery_tag: int
+    multiple: bool
+    action: SettleAction
+    #: Whether a nack or reject asked the broker to requeue (always False for an ack).
+    requeue: bool
+
+
 # -------------------------------------------------------------------------------------------------
 # Per-channel callers
 # -------------------------------------------------------------------------------------------------
@@ -357,7 +374,7 @@ class ConfirmContext(NamedTuple):
 class MessageHooks:
     """The message hook implementations of one channel, resolved when it opened."""
 
-    __slots__ = ("_confirm", "_delivery", "_publish", "_return", "channel")
+    __slots__ = ("_after", "_confirm", "_delivery", "_publish", "_return", "_settle", "channel")
 
     def __init__(
         self,
@@ -366,12 +383,16 @@ class MessageHooks:
         delivery: _Implementations,
         returned: _Implementations,
         confirm: _Implementations,
+        settle: _Implementations = (),
+        after: _AfterImplementations = (),
     ) -> None:
         self.channel = channel
         self._publish = publish
         self._delivery = delivery
         self._return = returned
         self._confirm = confirm
+        self._settle = settle
+        self._after = after
 
     @classmethod
     def for_channel(
@@ -384,9 +405,11 @@ class MessageHooks:
         delivery = _resolve(manager, "pika_on_delivery")
         returned = _resolve(manager, "pika_on_return")
         confirm = _resolve(manager, "pika_on_confirm")
-        if not (publish or delivery or returned or confirm):
+        settle = _resolve(manager, "pika_on_settle")
+        after = _resolve_after(manager, "pika_after_delivery")
+        if not (publish or delivery or returned or confirm or settle or after):
             return None
-        return cls(channel, publish, delivery, returned, confirm)
+        return cls(channel, publish, delivery, returned, confirm, settle, after)
 
     def before_publish(
         self,
@@ -486,6 +509,81 @@ class MessageHooks:
                 function(context)
             except Exception as exc:  # noqa: BLE001 - policy: a plugin's error never stops a message
                 report_hook_error(plugin_name, "pika_on_confirm", "the outcome is reported", exc)
+
+    def on_settle(
+        self, delivery_tag: int, multiple: bool, action: SettleAction, requeue: bool
+    ) -> None:
+        """Run pika_on_settle for one settle call of the application."""
+        implementations = self._settle
+        if not implementations:
+            return
+        context = SettleContext(self.channel, delivery_tag, multiple, action, requeue)
+        for plugin_name, function in implementations:
+            try:
+                function(context)
+            except Exception as exc:  # noqa: BLE001 - policy: a plugin's error never stops a message
+                report_hook_error(plugin_name, "pika_on_settle", "the settle proceeds", exc)
+
+    @property
+    def wants_after_delivery(self) -> bool:
+        """Whether a plugin implements pika_after_delivery (skip building its context if not)."""
+        return bool(self._after)
+
+    def after_delivery(self, context: DeliveryContext, exception: BaseException | None) -> None:
+        """Run pika_after_delivery once the application's callback returned or raised."""
+        for plugin_name, function in self._after:
+            try:
+                function(context, exception)
+            except Exception as exc:  # noqa: BLE001 - policy: a plugin's error never stops a message
+                report_hook_error(
+                    plugin_name, "pika_after_delivery", "the application goes on", exc
+                )
+
+    def after_message(
+        self,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        queue: str | None,
+        api: DeliveryApi,
+        options: Mapping[str, Any],
+        exception: BaseException | None,
+    ) -> None:
+        """Run pika_after_delivery for a message whose on_delivery context is gone."""
+        if self._after:
+            context = DeliveryContext(self.channel, method, properties, body, queue, api, options)
+            self.after_delivery(context, exception)
+
+
+def _resolve_after(manager: PikaPluginManager, hook_name: str) -> _AfterImplementations:
+    """Like _resolve, for a hook called with (context, exception)."""
+    resolved: list[tuple[str, _AfterFunction]] = []
+    for impl in manager.implementations(hook_name):
+        function: _AfterFunction = impl.function
+        if tuple(impl.argnames) != ("context", "exception"):
+            function = _by_name(impl.function, tuple(impl.argnames))
+        if manager.trace_hooks:
+            function = _traced_after(function, impl.plugin_name, hook_name)
+        resolved.append((impl.plugin_name, function))
+    return tuple(resolved)
+
+
+def _by_name(call: Callable[..., object], names: tuple[str, ...]) -> _AfterFunction:
+    def by_name(context: Any, exception: Any) -> object:
+        given = {"context": context, "exception": exception}
+        return call(**{name: given[name] for name in names})
+
+    return by_name
+
+
+def _traced_after(function: _AfterFunction, plugin_name: str, hook_name: str) -> _AfterFunction:
+    def traced(context: Any, exception: Any) -> object:
+        logger.debug(
+            "calling %s of plugin %r with %r, %r", hook_name, plugin_name, context, exception
+        )
+        return function(context, exception)
+
+    return traced
 
 
 def _resolve(manager: PikaPluginManager, hook_name: str) -> _Implementations:

@@ -30,7 +30,13 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-    from pika_core.hooks import ConfirmContext, DeliveryContext, PublishContext, ReturnContext
+    from pika_core.hooks import (
+        ConfirmContext,
+        DeliveryContext,
+        PublishContext,
+        ReturnContext,
+        SettleContext,
+    )
     from pika_core.plugins import AdapterSpec
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "pika_add_cli_commands",
+    "pika_after_delivery",
     "pika_before_publish",
     "pika_channel_closed",
     "pika_channel_opened",
@@ -47,6 +54,7 @@ __all__ = [
     "pika_on_confirm",
     "pika_on_delivery",
     "pika_on_return",
+    "pika_on_settle",
     "pika_register_adapters",
 ]
 
@@ -292,4 +300,52 @@ def pika_on_confirm(context: ConfirmContext) -> None:
 
     If it raises: the error is logged with the plugin's name and the outcome reaches the
     application unchanged.
+    """
+
+
+@hookspec
+def pika_after_delivery(context: DeliveryContext, exception: BaseException | None) -> None:
+    """Learn that the application finished processing a delivered message, and how.
+
+    Called: once per message handed to the application, on a channel that was opened while a
+    plugin implemented a message hook: after a ``basic_consume`` callback returns or raises
+    (BlockingChannel and the asynchronous Channel), and for the ``consume()`` generator when the
+    application asks for the next item or closes the generator. Not called for ``basic_get``
+    (there is no callback to wait for in BlockingChannel) nor for dropped messages.
+    Thread: the thread that ran the application's callback (the I/O loop thread for the
+    asynchronous adapters; for BlockingConnection the thread driving it or iterating consume()).
+
+    ``context.method`` is the same Basic.Deliver object the pika_on_delivery context carried, so
+    a plugin can pair the two calls by identity; on the asynchronous Channel ``context`` is the
+    very object pika_on_delivery received. The context is for reading: changing it changes
+    nothing.
+
+    :param context: the :class:`pika_core.hooks.DeliveryContext` of the message, as delivered.
+    :param exception: what the callback raised (it is re-raised after the hook), an exception
+        thrown into the consume() generator, or None when processing ended normally.
+    :returns: nothing; the return value is ignored.
+
+    If it raises: the error is logged with the plugin's name; the application's exception, if
+    any, propagates unchanged.
+    """
+
+
+@hookspec
+def pika_on_settle(context: SettleContext) -> None:
+    """Learn that the application settled a delivery with basic_ack, basic_nack or basic_reject.
+
+    Called: once per ``basic_ack``/``basic_nack``/``basic_reject`` call on a channel that was
+    opened while a plugin implemented a message hook, before the frame is sent (so also for a
+    call that then raises because the channel closed); a ``multiple`` settle is one call, not
+    one per message. The asynchronous Channel settles a dropped delivery through its own
+    basic_ack/basic_reject, so those are reported too; BlockingChannel's are not.
+    Thread: the thread calling the settle method.
+
+    The context is read-only: ``delivery_tag`` (as the application gave it), ``multiple``,
+    ``action`` ("ack", "nack" or "reject") and ``requeue`` (False for "ack").
+
+    :param context: the :class:`pika_core.hooks.SettleContext` of this call.
+    :returns: nothing; the return value is ignored.
+
+    If it raises: the error is logged with the plugin's name and the settle proceeds.
     """

@@ -320,7 +320,22 @@ class BlockingChannel(TopologyMethods):
                 kind = event[0]
                 if kind == _DELIVER:
                     consumer = event[1]
-                    consumer.callback(self, event[2], event[3], event[4])
+                    message_hooks = self._hooks
+                    if message_hooks is None or not message_hooks.wants_after_delivery:
+                        consumer.callback(self, event[2], event[3], event[4])
+                    else:
+                        try:
+                            consumer.callback(self, event[2], event[3], event[4])
+                        except BaseException as exc:
+                            message_hooks.after_message(
+                                event[2], event[3], event[4], consumer.queue, consumer.api,
+                                consumer.options, exc,
+                            )  # fmt: skip
+                            raise
+                        message_hooks.after_message(
+                            event[2], event[3], event[4], consumer.queue, consumer.api,
+                            consumer.options, None,
+                        )  # fmt: skip
                     if connection._ack_dirty:
                         connection._flush_acks()
                 elif kind == _CANCEL:
@@ -652,7 +667,11 @@ class BlockingChannel(TopologyMethods):
                     self._generator = None
                     self._consumers.pop(state.consumer_tag, None)
                     break
-                yield message
+                message_hooks = self._hooks
+                if message_hooks is None or not message_hooks.wants_after_delivery:
+                    yield message
+                else:
+                    yield from self._yield_observed(message_hooks, message, queue, options)
                 if connection._ack_dirty:
                     connection._flush_acks()
                 continue
@@ -669,6 +688,22 @@ class BlockingChannel(TopologyMethods):
                 if delta <= 0.0:
                     yield (None, None, None)
                     break
+
+    @staticmethod
+    def _yield_observed(
+        message_hooks: Any, message: Any, queue: str, options: Any
+    ) -> Generator[OptionalMessage, None, None]:
+        """Yield one message; tell pika_after_delivery when the application comes back."""
+        method, properties, body = message
+        try:
+            yield message
+        except GeneratorExit:
+            message_hooks.after_message(method, properties, body, queue, "consume", options, None)
+            raise
+        except BaseException as exc:
+            message_hooks.after_message(method, properties, body, queue, "consume", options, exc)
+            raise
+        message_hooks.after_message(method, properties, body, queue, "consume", options, None)
 
     def get_waiting_message_count(self) -> int:
         """How many messages consume() can yield without blocking."""
@@ -711,6 +746,9 @@ class BlockingChannel(TopologyMethods):
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge one delivery (or all up to ``delivery_tag`` with multiple=True)."""
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            message_hooks.on_settle(delivery_tag, multiple, "ack", False)
         tags = self._tags
         if tags is not None:
             if self._recovering:
@@ -728,6 +766,9 @@ class BlockingChannel(TopologyMethods):
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Reject one or more deliveries (RabbitMQ extension), requeueing them by default."""
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            message_hooks.on_settle(delivery_tag, multiple, "nack", requeue)
         tags = self._tags
         if tags is not None:
             if self._recovering:
@@ -743,6 +784,9 @@ class BlockingChannel(TopologyMethods):
 
     def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
         """Reject one delivery, requeueing it by default."""
+        message_hooks = self._hooks
+        if message_hooks is not None:
+            message_hooks.on_settle(delivery_tag, False, "reject", requeue)
         tags = self._tags
         if tags is not None:
             if self._recovering:

@@ -634,3 +634,114 @@ def test_a_raising_delivery_hook_resets_the_settle_mode(pm: PikaPluginManager) -
     assert message_hooks is not None
     context = message_hooks.on_delivery(DELIVER, None, b"x")
     assert not context.dropped and context.settle == "reject"
+
+
+# -- settle and after-delivery ----------------------------------------------------------------------
+
+
+def test_settle_context_is_one_read_only_call_per_settle(
+    pm: PikaPluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[hooks.SettleContext] = []
+
+    class Settles:
+        @hookimpl
+        def pika_on_settle(self, context: hooks.SettleContext) -> None:
+            seen.append(context)
+
+    class Broken:
+        @hookimpl
+        def pika_on_settle(self, context: hooks.SettleContext) -> None:
+            raise RuntimeError("boom")
+
+    pm.register(Settles())
+    pm.register(Broken(), name="broken-settle")
+    resolved = MessageHooks.for_channel(CHANNEL, pm)
+    assert resolved is not None
+    with caplog.at_level(logging.ERROR, logger="pika_core.plugins"):
+        resolved.on_settle(5, True, "ack", False)
+        resolved.on_settle(6, False, "nack", True)
+        resolved.on_settle(7, False, "reject", False)
+    assert [(c.delivery_tag, c.multiple, c.action, c.requeue) for c in seen] == [
+        (5, True, "ack", False),
+        (6, False, "nack", True),
+        (7, False, "reject", False),
+    ]
+    assert seen[0].channel is CHANNEL
+    with pytest.raises(AttributeError):
+        seen[0].action = "nack"  # type: ignore[misc]
+    assert len(_errors(caplog)) == 3
+    assert all("'broken-settle'" in r.getMessage() for r in _errors(caplog))
+
+
+def test_after_delivery_gets_the_context_and_the_exception(
+    pm: PikaPluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[DeliveryContext, BaseException | None]] = []
+
+    class After:
+        @hookimpl
+        def pika_after_delivery(
+            self, context: DeliveryContext, exception: BaseException | None
+        ) -> None:
+            seen.append((context, exception))
+
+    class OnlyException:  # pluggy lets an implementation take a subset, by name
+        @hookimpl
+        def pika_after_delivery(self, exception: BaseException | None) -> None:
+            raise RuntimeError(f"boom after {exception!r}")
+
+    pm.register(After())
+    pm.register(OnlyException(), name="broken-after")
+    resolved = MessageHooks.for_channel(CHANNEL, pm)
+    assert resolved is not None and resolved.wants_after_delivery
+    context = resolved.on_delivery(DELIVER, PROPS, b"body", "q", "basic_consume")
+    error = ValueError("app failed")
+    with caplog.at_level(logging.ERROR, logger="pika_core.plugins"):
+        resolved.after_delivery(context, None)
+        resolved.after_delivery(context, error)
+        resolved.after_message(DELIVER, PROPS, b"b2", "q2", "consume", hooks.NO_OPTIONS, None)
+    assert seen[0] == (context, None)
+    assert seen[1] == (context, error)
+    rebuilt, exception = seen[2]
+    assert exception is None
+    assert rebuilt.method is DELIVER
+    assert (rebuilt.body, rebuilt.queue, rebuilt.api, rebuilt.delivery_tag) == (
+        b"b2",
+        "q2",
+        "consume",
+        7,
+    )
+    assert len(_errors(caplog)) == 3
+    assert "boom after ValueError" in str(_errors(caplog)[1].exc_info[1])  # type: ignore[index]
+
+
+def test_settle_and_after_delivery_alone_make_message_hooks(pm: PikaPluginManager) -> None:
+    class OnlySettle:
+        @hookimpl
+        def pika_on_settle(self) -> None:
+            pass
+
+    pm.register(OnlySettle())
+    resolved = MessageHooks.for_channel(CHANNEL, pm)
+    assert resolved is not None
+    assert not resolved.wants_after_delivery
+    resolved.after_message(DELIVER, PROPS, b"", None, "basic_consume", hooks.NO_OPTIONS, None)
+    resolved.on_settle(1, False, "ack", False)  # the no-argument implementation is called
+
+
+def test_settle_and_after_delivery_are_no_ops_without_implementations(
+    pm: PikaPluginManager,
+) -> None:
+    class OnlyDelivery:
+        @hookimpl
+        def pika_on_delivery(self, context: DeliveryContext) -> None:
+            pass
+
+    pm.register(OnlyDelivery())
+    resolved = MessageHooks.for_channel(CHANNEL, pm)
+    assert resolved is not None
+    assert not resolved.wants_after_delivery
+    resolved.on_settle(1, False, "ack", False)
+    context = resolved.on_delivery(DELIVER, PROPS, b"", None)
+    resolved.after_delivery(context, None)

@@ -28,6 +28,8 @@ EXPECTED_HOOKS = {
     "pika_on_delivery",
     "pika_on_return",
     "pika_on_confirm",
+    "pika_on_settle",
+    "pika_after_delivery",
 }
 
 

@@ -1,8 +1,8 @@
 """The interceptor API: what an interceptor is, and the chain that applies drop and error policies.
 
 An interceptor is any object with ``on_publish(ctx)`` and ``on_deliver(ctx)`` returning a
-:class:`Verdict` (None counts as PASS); ``on_return``, ``on_confirm``, ``on_settle`` and
-``close`` are optional. Nothing in this module imports an optional package.
+:class:`Verdict` (None counts as PASS); ``on_return``, ``on_confirm``, ``on_settle``,
+``after_deliver`` and ``close`` are optional. Nothing in this module imports an optional package.
 """
 
 from __future__ import annotations
@@ -76,6 +76,20 @@ class Interceptor:
 
     def on_confirm(self, ctx: MessageContext, ack: bool) -> None:
         """Called once per settled publish of a confirm-mode channel (ctx.delivery_tag = seq)."""
+
+    def on_settle(self, ctx: MessageContext, action: str) -> None:
+        """Called once per basic_ack/basic_nack/basic_reject of the application.
+
+        ``action`` is "ack", "nack" or "reject"; ``ctx.delivery_tag`` the tag given,
+        ``ctx.metadata["multiple"]``/``["requeue"]`` "true" or "false".
+        """
+
+    def after_deliver(self, ctx: MessageContext, exception: BaseException | None) -> None:
+        """Called when the application is done with a consumed message (the on_deliver ctx).
+
+        ``exception`` is what its callback raised, else None; also called (with None) for a
+        consumed message that was dropped, or left unprocessed when its channel closed.
+        """
 
     def close(self) -> None:
         """Called once, when the connection that created the interceptor closes."""

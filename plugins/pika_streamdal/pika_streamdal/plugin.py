@@ -107,7 +107,15 @@ class ConnectionState:
 class ChannelState:
     """A channel's own interceptors, its consumers, and its connection's state."""
 
-    __slots__ = ("__weakref__", "chain", "connection", "consumers", "hooked", "number")
+    __slots__ = (
+        "__weakref__",
+        "chain",
+        "connection",
+        "consumers",
+        "hooked",
+        "inflight",
+        "number",
+    )
 
     def __init__(self, connection: ConnectionState, number: int, hooked: bool) -> None:
         self.connection = connection
@@ -115,6 +123,9 @@ class ChannelState:
         self.consumers: dict[str, _Consumer] = {}
         self.number = number
         self.hooked = hooked
+        #: Deliveries handed to the application and not yet processed, by id() of their
+        #: Basic.Deliver (kept alive here, so the id is not reused): (method, context).
+        self.inflight: dict[int, tuple[Any, MessageContext]] = {}
 
     @property
     def active(self) -> bool:
@@ -331,12 +342,13 @@ def pika_connection_closed(connection: Any, exception: BaseException) -> None:
     if state is None:
         return
     state.closed = True
-    state.chain.close()
     with _lock:
         for channel, channel_state in list(_channels.items()):
             if channel_state.connection is state:
                 _channels.pop(channel, None)
+                _abandon_inflight(channel_state)
                 channel_state.chain.close()
+    state.chain.close()
 
 
 @hookimpl
@@ -368,7 +380,16 @@ def pika_channel_closed(channel: Any, exception: BaseException) -> None:
     """Forget the channel and close its own interceptors."""
     state = _channels.pop(channel, None)
     if state is not None:
+        _abandon_inflight(state)
         state.chain.close()
+
+
+def _abandon_inflight(state: ChannelState) -> None:
+    """End the processing of deliveries the application never got to (the channel closed)."""
+    inflight, state.inflight = state.inflight, {}
+    for _method, ctx in inflight.values():
+        ctx.metadata["abandoned"] = "channel closed"
+        state.connection.chain.notify("after_deliver", ctx, None, extra=state.chain.interceptors)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -484,12 +505,17 @@ class MessageHooksPlugin:
         ctx.audience = resolve_audience(ctx, conn.service_name, conn.namer, options)
         policy = conn.policy.merged(options)
         verdict = conn.chain.run(ctx, hook, policy, state.chain.interceptors)
+        consumed = api == "basic_consume" or api == "consume"
         if verdict.kind == "pass":
             if ctx.body is not context.body:
                 context.body = bytes(ctx.body)
             if ctx.properties is not context.properties:
                 context.properties = ctx.properties
+            if consumed:  # pika_after_delivery tells when the application is done with it
+                state.inflight[id(method)] = (method, ctx)
             return
+        if consumed:  # the application never sees it: its processing is over now
+            conn.chain.notify("after_deliver", ctx, None, extra=state.chain.interceptors)
         if verdict.kind == "fail":
             logger.error(
                 "interceptor failed the %s message from %s (on_error='raise'): %s; it is kept "
@@ -522,6 +548,38 @@ class MessageHooksPlugin:
         ctx.metadata["outcome"] = str(context.outcome)
         state.connection.chain.notify(
             "on_confirm", ctx, context.outcome == "acked", extra=state.chain.interceptors
+        )
+
+    @hookimpl
+    def pika_on_settle(self, context: Any) -> None:
+        """Tell interceptors with on_settle(ctx, action) that the application settled."""
+        state = _channel_state(context.channel)
+        if state is None or not state.active:
+            return
+        ctx = MessageContext(
+            "deliver",
+            "settle",
+            b"",
+            channel_number=state.number,
+            delivery_tag=context.delivery_tag,
+        )
+        ctx.metadata["multiple"] = "true" if context.multiple else "false"
+        ctx.metadata["requeue"] = "true" if context.requeue else "false"
+        state.connection.chain.notify(
+            "on_settle", ctx, context.action, extra=state.chain.interceptors
+        )
+
+    @hookimpl
+    def pika_after_delivery(self, context: Any, exception: BaseException | None) -> None:
+        """Tell interceptors with after_deliver(ctx, exception) the application is done."""
+        state = _channel_state(context.channel)
+        if state is None:
+            return
+        entry = state.inflight.pop(id(context.method), None)
+        if entry is None or entry[0] is not context.method:
+            return
+        state.connection.chain.notify(
+            "after_deliver", entry[1], exception, extra=state.chain.interceptors
         )
 
 

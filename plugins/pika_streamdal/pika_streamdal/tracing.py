@@ -5,8 +5,12 @@ consumer span continues it, so one trace runs from the publisher to the consumer
 is imported when a TracingInterceptor is created, never at module import.
 
 Place the TracingInterceptor after pipeline interceptors to record their outcome
-(``ctx.metadata``) on the span. The spans cover interception (the core has no hook after the
-application's callback), so a consumer span marks the moment the message reached the client.
+(``ctx.metadata``) on the span. A consumer span of ``basic_consume`` or ``consume()`` stays open
+while the application processes the message and ends in ``after_deliver`` (the core's
+pika_after_delivery), with the callback's exception recorded; settles (``on_settle``) become
+span events. basic_get and returned messages get a span that ends at once. The consumer span is
+not made the current span during the callback: deliveries are intercepted ahead of their
+callbacks, so attaching contexts would not nest.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class TracingInterceptor(Interceptor):
         self.consume_hook = consume_hook
         self.server_address = server_address
         self.server_port = server_port
+        #: Consumer spans waiting for the application: id(ctx) -> (ctx, span).
+        self._open: dict[int, tuple[MessageContext, Any]] = {}
 
     def _attributes(self, ctx: MessageContext, operation_type: str) -> dict[str, Any]:
         attributes: dict[str, Any] = {
@@ -124,12 +130,50 @@ class TracingInterceptor(Interceptor):
             kind=trace.SpanKind.CONSUMER,
             attributes=self._attributes(ctx, operation),
         )
+        held = False
         try:
             self._outcome(span, ctx)
             if ctx.api == "return":
                 span.set_attribute("pipeline.returned", True)
             if self.consume_hook is not None:
                 self.consume_hook(span, ctx)
+            if ctx.api == "basic_consume" or ctx.api == "consume":
+                self._open[id(ctx)] = (ctx, span)
+                held = True
+        finally:
+            if not held:
+                span.end()
+        return PASS
+
+    def on_settle(self, ctx: MessageContext, action: str) -> None:
+        """A ``settle`` event on the open consumer spans the ack/nack/reject covers."""
+        tag = ctx.delivery_tag or 0
+        multiple = ctx.metadata.get("multiple") == "true"
+        attributes = {
+            "messaging.rabbitmq.settle.action": action,
+            "messaging.rabbitmq.settle.requeue": ctx.metadata.get("requeue") == "true",
+            "messaging.rabbitmq.settle.multiple": multiple,
+        }
+        for held, span in list(self._open.values()):
+            held_tag = held.delivery_tag or 0
+            if held.channel_number != ctx.channel_number:
+                continue
+            if held_tag == tag or (multiple and (tag == 0 or held_tag <= tag)):
+                span.add_event("settle", attributes)
+
+    def after_deliver(self, ctx: MessageContext, exception: BaseException | None) -> None:
+        """End the consumer span: the application is done (its exception is recorded)."""
+        entry = self._open.pop(id(ctx), None)
+        if entry is None or entry[0] is not ctx:
+            return
+        span = entry[1]
+        try:
+            abandoned = ctx.metadata.get("abandoned")
+            if abandoned:
+                span.set_attribute("pipeline.abandoned", abandoned)
+            if exception is not None:
+                span.record_exception(exception)
+                trace = self._trace
+                span.set_status(trace.Status(trace.StatusCode.ERROR, repr(exception)))
         finally:
             span.end()
-        return PASS

@@ -128,3 +128,68 @@ def test_message_and_lifecycle_hooks(harness: Harness, recorder: _Recorder) -> N
         ("channel_closed", "ChannelClosedByClient"),
         ("connection_closed", "ConnectionClosedByClient"),
     ]
+
+
+class _SettleRecorder:
+    """Records pika_on_settle and pika_after_delivery calls only."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    @hookimpl
+    def pika_on_settle(self, context: Any) -> None:
+        self.calls.append(
+            ("settle", context.delivery_tag, context.multiple, context.action, context.requeue)
+        )
+
+    @hookimpl
+    def pika_after_delivery(self, context: Any, exception: Any) -> None:
+        self.calls.append(("after", context.api, context.body, context.delivery_tag, exception))
+
+
+def test_settle_and_after_delivery_hooks(harness: Harness) -> None:
+    h = harness
+    plugin = _SettleRecorder()
+    manager = new_plugin_manager()
+    manager.register(plugin, name="settle-recorder")
+
+    def on_open(conn: Any) -> None:
+        conn.channel(on_open_callback=h.cb(on_channel))
+
+    def on_channel(ch: Channel) -> None:
+        def declared(frame: Any) -> None:
+            queue = frame.method.queue
+            for body in (b"one", b"two", b"three"):
+                ch.basic_publish("", queue, body)
+            ch.basic_consume(queue, h.cb(on_message))
+
+        def on_message(channel: Channel, method: Any, props: Any, body: bytes) -> None:
+            plugin.calls.append(("callback", body))
+            if body == b"one":
+                channel.basic_ack(method.delivery_tag)
+            elif body == b"two":
+                channel.basic_reject(method.delivery_tag, requeue=False)
+            else:
+                channel.basic_nack(method.delivery_tag, multiple=True, requeue=False)
+                ch.queue_declare(method.routing_key, passive=True, callback=h.cb(check))
+
+        def check(frame: Any) -> None:
+            assert frame.method.message_count == 0
+            h.finish()
+
+        ch.queue_declare("", exclusive=True, callback=h.cb(declared))
+
+    with use_plugin_manager(manager):
+        h.connect(on_open)
+        h.run()
+    assert plugin.calls == [
+        ("callback", b"one"),
+        ("settle", 1, False, "ack", False),
+        ("after", "basic_consume", b"one", 1, None),
+        ("callback", b"two"),
+        ("settle", 2, False, "reject", False),
+        ("after", "basic_consume", b"two", 2, None),
+        ("callback", b"three"),
+        ("settle", 3, True, "nack", False),
+        ("after", "basic_consume", b"three", 3, None),
+    ]

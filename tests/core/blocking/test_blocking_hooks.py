@@ -76,3 +76,69 @@ def test_message_hooks_are_called(recorder: Recorder, params: URLParameters, nam
 def test_no_plugin_means_no_hooks(params: URLParameters) -> None:
     with BlockingConnection(params) as conn:
         assert conn.channel()._hooks is None
+
+
+class SettleRecorder:
+    """Records pika_on_settle and pika_after_delivery calls only."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    @hookimpl
+    def pika_on_settle(self, context: Any) -> None:
+        self.calls.append(("settle", context.delivery_tag, context.multiple, context.action))
+        self.calls.append(("requeue", context.requeue))
+
+    @hookimpl
+    def pika_after_delivery(self, context: DeliveryContext, exception: Any) -> None:
+        self.calls.append(("after", context.api, context.body, context.delivery_tag, exception))
+
+
+def test_settle_and_after_delivery_hooks(params: URLParameters) -> None:
+    plugin = SettleRecorder()
+    registered = plugins.register(plugin, "test-blocking-settle")
+    failure = ValueError("application failed")
+    try:
+        with BlockingConnection(params) as conn:
+            channel = conn.channel()
+            queue = channel.queue_declare("", exclusive=True).method.queue
+            for body in (b"one", b"two", b"three"):
+                channel.basic_publish("", queue, body)
+            seen: list[bytes] = []
+
+            def on_message(ch: Any, method: Any, _props: Any, body: bytes) -> None:
+                seen.append(body)
+                if body == b"one":
+                    ch.basic_ack(method.delivery_tag)
+                    plugin.calls.append(("callback returns", body))
+                else:
+                    raise failure
+
+            tag = channel.basic_consume(queue, on_message, arguments={"x-priority": 0})
+            with pytest.raises(ValueError):
+                while len(seen) < 2:
+                    conn.process_data_events(1)
+            channel.basic_cancel(tag)
+            channel.basic_nack(0, multiple=True, requeue=True)
+            generator = channel.consume(queue, inactivity_timeout=5)
+            method, _props, body = next(generator)
+            assert body in (b"two", b"three")
+            channel.basic_reject(method.delivery_tag, requeue=False)
+            generator.close()
+    finally:
+        plugins.unregister(name=registered)
+    calls = plugin.calls
+    settle_one = calls.index(("settle", 1, False, "ack"))
+    assert calls[settle_one + 1] == ("requeue", False)
+    assert calls.index(("callback returns", b"one")) < calls.index(
+        ("after", "basic_consume", b"one", 1, None)
+    )
+    assert ("after", "basic_consume", b"two", 2, failure) in calls
+    assert ("settle", 0, True, "nack") in calls
+    nack = calls.index(("settle", 0, True, "nack"))
+    assert calls[nack + 1] == ("requeue", True)
+    reject = [c for c in calls if c[0] == "settle" and c[3] == "reject"]
+    assert reject == [("settle", method.delivery_tag, False, "reject")]
+    after_consume = [c for c in calls if c[0] == "after" and c[1] == "consume"]
+    assert after_consume == [("after", "consume", body, method.delivery_tag, None)]
+    assert calls.index(reject[0]) < calls.index(after_consume[0])
