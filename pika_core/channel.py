@@ -321,7 +321,7 @@ class Channel:
                     [], exceptions.ConnectionWrongStateError("the connection is recovering")
                 )
             self._raise_if_not_open()
-        if isinstance(body, str):
+        if type(body) is not bytes and isinstance(body, str):
             body = body.encode("utf-8")
         hooks = self._hooks
         if hooks is not None:
@@ -764,8 +764,7 @@ class Channel:
             self._cancelled = set()
             self.callbacks.cleanup(self.channel_number)
 
-    def _on_delivery(self, event: Any) -> None:
-        method = event.method
+    def _on_delivery(self, method: Any, properties: Any, body: bytes) -> None:
         tag = method.consumer_tag
         if self._cancelled and tag in self._cancelled:
             if self._state == _OPEN and tag not in self._consumers_with_noack:
@@ -780,12 +779,10 @@ class Channel:
             method.delivery_tag = tags.inbound(method.delivery_tag)
         hooks = self._hooks
         if hooks is None:
-            callback(self, method, event.properties, event.body)
+            callback(self, method, properties, body)
             return
         queue, options = self._consumer_info.get(tag) or (None, _hooks.NO_OPTIONS)
-        context = hooks.on_delivery(
-            method, event.properties, event.body, queue, "basic_consume", options
-        )
+        context = hooks.on_delivery(method, properties, body, queue, "basic_consume", options)
         if context.dropped:
             if tag not in self._consumers_with_noack:
                 self._settle_dropped(context, method.delivery_tag)

@@ -609,9 +609,10 @@ class Connection:
             events = [event for event in events if not replay.on_event(event, now)]
         for event in events:
             if type(event) is delivery:
-                channel = channels.get(event.channel)
+                number, method, properties, body = event
+                channel = channels.get(number)
                 if channel is not None:
-                    channel._on_delivery(event)
+                    channel._on_delivery(method, properties, body)
             else:
                 handlers[type(event)](event)
         if replay is not None and replay is self._replay:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["BlockingChannel"]
 
 LOGGER = logging.getLogger("pika_core.adapters.blocking_connection")
+_monotonic = time.monotonic
 
 # Kinds of queued channel events.
 _DELIVER = 0
@@ -316,28 +317,30 @@ class BlockingChannel(TopologyMethods):
         connection = self._connection
         try:
             while self._pending:
+                # A callback may replace self._pending (basic_cancel takes its messages out).
                 event = self._pending.popleft()
                 kind = event[0]
                 if kind == _DELIVER:
-                    consumer = event[1]
+                    _, consumer, method, properties, body = event
                     message_hooks = self._hooks
                     if message_hooks is None or not message_hooks.wants_after_delivery:
-                        consumer.callback(self, event[2], event[3], event[4])
+                        consumer.callback(self, method, properties, body)
                     else:
                         try:
-                            consumer.callback(self, event[2], event[3], event[4])
+                            consumer.callback(self, method, properties, body)
                         except BaseException as exc:
                             message_hooks.after_message(
-                                event[2], event[3], event[4], consumer.queue, consumer.api,
+                                method, properties, body, consumer.queue, consumer.api,
                                 consumer.options, exc,
                             )  # fmt: skip
                             raise
                         message_hooks.after_message(
-                            event[2], event[3], event[4], consumer.queue, consumer.api,
+                            method, properties, body, consumer.queue, consumer.api,
                             consumer.options, None,
                         )  # fmt: skip
-                    if connection._ack_dirty:
-                        connection._flush_acks()
+                    # Inside a dispatch turn acks wait for its end, unless the oldest is due.
+                    if connection._ack_dirty and _monotonic() >= connection._ack_due:
+                        connection._send_acks()
                 elif kind == _CANCEL:
                     tag = event[1]
                     self._consumers.pop(tag, None)

@@ -111,6 +111,8 @@ class BlockingConnection:
         self._ack_dirty = False
         #: When the oldest ack queued by a callback and not yet sent was queued.
         self._ack_since = 0.0
+        #: When the oldest queued ack has waited ACK_DELAY (checked after each callback).
+        self._ack_due = 0.0
         self._secret_reply: Any = None
         self._server_properties: dict[str, Any] = {}
         if parameters is not None and not isinstance(parameters, Parameters):
@@ -735,7 +737,8 @@ class BlockingConnection:
         if self._dispatch_depth:
             if not self._ack_dirty:
                 self._ack_dirty = True
-                self._ack_since = _monotonic()
+                self._ack_since = since = _monotonic()
+                self._ack_due = since + ACK_DELAY
             return
         self._after_publish(0)
 

@@ -95,6 +95,11 @@ _Method = Any
 # The decoders, typed loosely: the state machine reads method fields by name.
 decode_method: Callable[[bytes], Any] = frame.decode_method
 decode_header: Callable[[bytes], Any] = frame.decode_header
+_METHOD_UNPACKERS: Mapping[bytes, Callable[[bytes, int, int], Any]] = frame.METHOD_UNPACKERS
+_BASIC_PROPERTY_DECODERS: Mapping[int, Callable[[bytes, int, int], Any]] = (
+    frame.BASIC_PROPERTY_DECODERS
+)
+_unpack_header = frame.CONTENT_HEADER_FLAGS.unpack_from
 
 # Inbound method INDEXes the state machine reacts to.
 _CONNECTION_START = spec.Connection.Start.INDEX
@@ -118,6 +123,7 @@ _BASIC_NACK = spec.Basic.Nack.INDEX
 _BASIC_REJECT = spec.Basic.Reject.INDEX
 _BASIC_CANCEL = spec.Basic.Cancel.INDEX
 _CONNECTION_CLASS = spec.Connection.Start.INDEX >> 16
+_BASIC_CLASS = spec.Basic.Deliver.INDEX >> 16
 
 # Methods whose arguments carry a secret: logged by name only.
 _SECRET_METHODS = frozenset(
@@ -356,9 +362,16 @@ class ConnectionProtocol:
         channels = self._channels
         handlers = self._channel_handlers
         emit = self._events.append
+        max_inbound = self._max_inbound
+        method_unpackers = _METHOD_UNPACKERS
+        property_decoders = _BASIC_PROPERTY_DECODERS
         # Only the handshake and channel-0 methods change the connection state.
         is_open = self._state == STATE_OPEN
-        for frame_type, number, payload in frames:
+        count = len(frames)
+        position = 0
+        while position < count:
+            frame_type, number, payload = frames[position]
+            position += 1
             if not is_open:
                 self._process_not_open(frame_type, number, payload)
                 if self._state == STATE_CLOSED:
@@ -383,7 +396,60 @@ class ConnectionProtocol:
                     self._on_closing_channel_method(channel, decode_method(payload))
                 continue
 
-            if frame_type == 3:
+            if frame_type == 1:
+                unpack = method_unpackers.get(payload[:4])
+                method = (
+                    decode_method(payload)  # raises the error for an unknown or short payload
+                    if unpack is None
+                    else unpack(payload, 4, len(payload))
+                )
+                if channel.content_kind:
+                    raise FrameError(
+                        505,
+                        f"{method.NAME} on channel {number} while a message's content was "
+                        "still expected",
+                    )
+                index = method.INDEX
+                if index == _BASIC_DELIVER and channel.state == OPEN:
+                    # The common case: header and one body frame follow in the same read and
+                    # complete the message; anything else takes the frame-by-frame path below.
+                    if position + 1 < count:
+                        header_type, header_number, header = frames[position]
+                        body_type, body_number, body = frames[position + 1]
+                        if (
+                            header_type == 2
+                            and body_type == 3
+                            and header_number == number
+                            and body_number == number
+                        ):
+                            try:
+                                class_id, _weight, body_size, flags = _unpack_header(header)
+                            except struct.error:
+                                class_id = body_size = flags = 0  # the slow path raises
+                            decoder = property_decoders.get(flags)
+                            if (
+                                decoder is not None
+                                and class_id == _BASIC_CLASS
+                                and body_size == len(body)
+                                and 0 < body_size <= max_inbound
+                            ):
+                                properties = decoder(header, 14, len(header))
+                                position += 2
+                                emit(_new_event(_Delivery, (number, method, properties, body)))
+                                continue
+                    channel.content_kind = CONTENT_DELIVER
+                    channel.content_method = method
+                    channel.content_size = -1
+                    continue
+                handler = handlers.get(index)
+                if handler is not None:
+                    handler(channel, method)
+                elif index in channel.expect:
+                    self._on_rpc_reply(channel, method)
+                else:
+                    raise self._unexpected_method(channel, method)
+
+            elif frame_type == 3:
                 if not channel.content_kind or channel.content_size < 0:
                     raise FrameError(
                         505, f"body frame on channel {number} without a method and content header"
@@ -417,28 +483,6 @@ class ConnectionProtocol:
                 else:
                     self._content_complete(channel, payload)
 
-            elif frame_type == 1:
-                method = decode_method(payload)
-                if channel.content_kind:
-                    raise FrameError(
-                        505,
-                        f"{method.NAME} on channel {number} while a message's content was "
-                        "still expected",
-                    )
-                index = method.INDEX
-                if index == _BASIC_DELIVER and channel.state == OPEN:
-                    channel.content_kind = CONTENT_DELIVER
-                    channel.content_method = method
-                    channel.content_size = -1
-                    continue
-                handler = handlers.get(index)
-                if handler is not None:
-                    handler(channel, method)
-                elif index in channel.expect:
-                    self._on_rpc_reply(channel, method)
-                else:
-                    raise self._unexpected_method(channel, method)
-
             elif frame_type == 2:
                 if not channel.content_kind or channel.content_size >= 0:
                     raise FrameError(
@@ -451,7 +495,7 @@ class ConnectionProtocol:
                         f"content header of class {class_id} on channel {number} after "
                         f"{channel.content_method.NAME}",
                     )
-                if body_size > self._max_inbound:
+                if body_size > max_inbound:
                     raise FrameError(
                         501,
                         f"message body of {body_size} bytes on channel {number} exceeds "
