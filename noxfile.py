@@ -22,6 +22,8 @@ PYPROJECT = nox.project.load_toml(str(ROOT / "pyproject.toml"))
 PLUGINS = ["tornado", "twisted", "gevent", "streamdal"]
 # The frameworks that must stay out of the core's environment (the plugins pull them in).
 FRAMEWORKS = ["tornado", "twisted", "gevent"]
+# The plugin adapters pika-streamdal's acceptance tests also run over, one nox session each.
+STREAMDAL_ADAPTERS = ["gevent", "tornado"]
 # The codec and protocol modules whose coverage the test command holds at 90% or more.
 COVERED_MODULES = ["pika_core.data", "pika_core.spec", "pika_core.frame", "pika_core.protocol"]
 COVERAGE_FLOOR = 90
@@ -35,6 +37,7 @@ nox.options.sessions = [
     "typecheck",
     "tests_core",
     "tests_plugin",
+    "tests_streamdal_adapters",
     "packaging",
     "docs",
     "tests_fault",
@@ -133,6 +136,31 @@ def tests_plugin(session: nox.Session, plugin: str) -> None:
         "pytest",
         _junit(f"tests_plugin-{plugin}"),
         *(session.posargs or [f"tests/plugins/{plugin}"]),
+    )
+
+
+@nox.session
+@nox.parametrize("adapter", STREAMDAL_ADAPTERS, ids=STREAMDAL_ADAPTERS)
+def tests_streamdal_adapters(session: nox.Session, adapter: str) -> None:
+    """pika-streamdal's acceptance tests (section 5.5) over one plugin adapter, beside its plugin.
+
+    tests_plugin(streamdal) runs them over the core's adapters; here each I/O-framework plugin
+    gets an environment of its own with pika-streamdal, and the test drivers run over it alone.
+    """
+    session.install(
+        *_group("test"),
+        "-e",
+        ".",
+        "-e",
+        "plugins/pika_streamdal[test]",
+        "-e",
+        f"plugins/pika_{adapter}",
+    )
+    session.run(
+        "pytest",
+        _junit(f"tests_streamdal_adapters-{adapter}"),
+        *(session.posargs or ["tests/plugins/streamdal/test_broker.py"]),
+        env={"PIKA_STREAMDAL_TEST_ADAPTERS": adapter},
     )
 
 

@@ -1,16 +1,23 @@
 """One synchronous test client per adapter, so each acceptance test runs unchanged over all of them.
 
-``BlockingClient`` wraps BlockingConnection. ``LoopClient`` runs SelectConnection or
-AsyncioConnection on its own loop in a thread and hands every call to that thread, waiting for
-the callbacks it expects; an exception raised there (MessageDropped, InterceptorError) is
-raised again in the test's thread. The interceptors therefore run on the adapter's I/O loop,
-as they do in an application.
+``BlockingClient`` wraps BlockingConnection. ``LoopClient`` runs SelectConnection,
+AsyncioConnection, or a plugin adapter's connection (GeventConnection, TornadoConnection) on its
+own loop in a thread and hands every call to that thread, waiting for the callbacks it expects;
+an exception raised there (MessageDropped, InterceptorError) is raised again in the test's
+thread. The interceptors therefore run on the adapter's I/O loop, as they do in an application.
+
+``ADAPTERS`` holds the core's three adapters and each plugin adapter whose plugin is importable
+(nox's ``tests_streamdal_adapters`` sessions install one each); the environment variable
+``PIKA_STREAMDAL_TEST_ADAPTERS`` (comma-separated names) narrows it to those adapters, and
+fails at import when one of them is not installed rather than skipping it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
+import os
 import threading
 import time
 from typing import Any, Callable, Tuple
@@ -22,8 +29,35 @@ from pika_core.adapters.select_connection import IOLoop, SelectConnection
 
 __all__ = ["ADAPTERS", "BlockingClient", "Client", "LoopClient", "open_client"]
 
-ADAPTERS = ("blocking", "select", "asyncio")
 TIMEOUT = 10.0
+CORE_ADAPTERS = ("blocking", "select", "asyncio")
+# A plugin adapter and the modules it needs (its plugin package and its framework).
+PLUGIN_ADAPTERS = {"gevent": ("pika_gevent", "gevent"), "tornado": ("pika_tornado", "tornado")}
+SELECT_ENV = "PIKA_STREAMDAL_TEST_ADAPTERS"
+
+
+def _installed(modules: tuple[str, ...]) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in modules)
+
+
+def _adapters() -> tuple[str, ...]:
+    """The adapters the acceptance tests run over (see the module docstring)."""
+    available = CORE_ADAPTERS + tuple(
+        name for name, modules in PLUGIN_ADAPTERS.items() if _installed(modules)
+    )
+    wanted = [name.strip() for name in os.environ.get(SELECT_ENV, "").split(",") if name.strip()]
+    if not wanted:
+        return available
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise RuntimeError(
+            f"{SELECT_ENV} names {missing}, not installed here (available: {list(available)}); "
+            "install the adapter's plugin (nox -s tests_streamdal_adapters does) or unset it"
+        )
+    return tuple(wanted)
+
+
+ADAPTERS = _adapters()
 
 Message = Tuple[Any, Any, Any]
 EMPTY: Message = (None, None, None)
@@ -155,26 +189,31 @@ class BlockingClient(Client):
 
 
 class LoopClient(Client):
-    """SelectConnection or AsyncioConnection on a loop running in a thread of its own."""
+    """An asynchronous adapter on a loop made and run in a thread of its own."""
 
     def __init__(self, adapter: str, params: Any) -> None:
         self.adapter = adapter
         self._returns: list[bytes] = []
         self._acked: set[int] = set()
         self._ack_event = threading.Condition()
-        if adapter == "select":
-            self.loop: Any = IOLoop()
-            self._submit: Callable[[Callable[[], Any]], Any] = self.loop.add_callback_threadsafe
-            run, self._stop = self.loop.start, self.loop.stop
-            connection_class: Any = SelectConnection
-        else:
-            self.loop = asyncio.new_event_loop()
-            self._submit = self.loop.call_soon_threadsafe
-            run, self._stop = self.loop.run_forever, self.loop.stop
-            connection_class = AsyncioConnection
+        kind = LOOPS[adapter]()
+        connection_class = kind.connection_class
+        self._submit: Callable[[Callable[[], Any]], Any] = lambda fn: kind.submit(self.loop, fn)
+        self._stop = lambda: kind.stop(self.loop)
+        made: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def serve() -> None:  # the loop lives on this thread, from birth to close
+            loop = kind.new_loop()
+            made.set_result(loop)
+            try:
+                kind.run(loop)
+            finally:
+                kind.close(loop)
+
         self._thread_done = False
-        self._thread = threading.Thread(target=run, name=f"{adapter}-loop", daemon=True)
+        self._thread = threading.Thread(target=serve, name=f"{adapter}-loop", daemon=True)
         self._thread.start()
+        self.loop: Any = made.result(TIMEOUT)
         opened: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def create() -> None:
@@ -323,11 +362,97 @@ class LoopClient(Client):
         finally:
             self._submit(self._stop)
             self._thread.join(TIMEOUT)
-            self.loop.close()
+
+
+class SelectLoop:
+    """How LoopClient makes, runs, feeds, stops and closes one adapter's loop (here: select)."""
+
+    connection_class: Any = SelectConnection
+
+    def new_loop(self) -> Any:
+        return IOLoop()
+
+    def run(self, loop: Any) -> None:
+        loop.start()
+
+    def stop(self, loop: Any) -> None:
+        loop.stop()
+
+    def submit(self, loop: Any, function: Callable[[], Any]) -> None:
+        loop.add_callback_threadsafe(function)
+
+    def close(self, loop: Any) -> None:
+        loop.close()
+
+
+class AsyncioLoop(SelectLoop):
+    connection_class = AsyncioConnection
+
+    def new_loop(self) -> Any:
+        return asyncio.new_event_loop()
+
+    def run(self, loop: Any) -> None:
+        loop.run_forever()
+
+    def submit(self, loop: Any, function: Callable[[], Any]) -> None:
+        loop.call_soon_threadsafe(function)
+
+
+class GeventLoop(SelectLoop):
+    """A GeventIOLoop over the hub of the client's thread, destroyed with it."""
+
+    def __init__(self) -> None:
+        from pika_gevent.connection import GeventConnection
+
+        self.connection_class = GeventConnection
+
+    def new_loop(self) -> Any:
+        from pika_gevent.connection import GeventIOLoop
+
+        return GeventIOLoop()
+
+    def run(self, loop: Any) -> None:
+        # The hub ends a wait with LoopExit when nothing can wake it; until the connection's
+        # watchers exist, calls from other threads are all there is: a long timer keeps it up.
+        keep_alive = loop.hub.loop.timer(3600.0, 3600.0)
+        keep_alive.start(lambda: None)
+        try:
+            loop.start()
+        finally:
+            keep_alive.close()
+
+    def close(self, loop: Any) -> None:
+        loop.close()
+        loop.hub.destroy(destroy_loop=True)
+
+
+class TornadoLoop(SelectLoop):
+    """A fresh tornado IOLoop (a new asyncio loop under it)."""
+
+    def __init__(self) -> None:
+        from pika_tornado.connection import TornadoConnection
+
+        self.connection_class = TornadoConnection
+
+    def new_loop(self) -> Any:
+        from tornado.ioloop import IOLoop as TornadoIOLoop
+
+        return TornadoIOLoop(make_current=False)
+
+    def submit(self, loop: Any, function: Callable[[], Any]) -> None:
+        loop.add_callback(function)
+
+
+LOOPS: dict[str, Callable[[], SelectLoop]] = {
+    "select": SelectLoop,
+    "asyncio": AsyncioLoop,
+    "gevent": GeventLoop,
+    "tornado": TornadoLoop,
+}
 
 
 def open_client(adapter: str, params: Any) -> Client:
-    """A connected client of ``adapter`` ("blocking", "select" or "asyncio") with one channel."""
+    """A connected client of ``adapter`` (one of ``ADAPTERS``) with one channel."""
     if adapter == "blocking":
         return BlockingClient(params)
     return LoopClient(adapter, params)
