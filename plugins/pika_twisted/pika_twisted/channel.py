@@ -92,7 +92,11 @@ class TwistedChannel:
         # Mandatory publishes awaiting their confirm: [seq, exchange, routing_key, returned].
         self._mandatory: collections.deque[list[Any]] = collections.deque()
         self.on_closed: defer.Deferred[Any] = defer.Deferred()
-        channel.add_callback(self._on_get_empty, [spec.Basic.GetEmpty], one_shot=False)
+        # After GetOk too: a GetOk whose message a plugin's hook dropped never reaches basic_get's
+        # callback, and its Deferred fires with None, as for an empty queue.
+        channel.add_callback(
+            self._on_get_reply, [spec.Basic.GetEmpty, spec.Basic.GetOk], one_shot=False
+        )
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_cancel_callback(self._on_consumer_cancelled)
 
@@ -185,7 +189,8 @@ class TwistedChannel:
             tags.discard(consumer_tag)
         queue.close(exceptions.ConsumerCancelled(consumer_tag))
 
-    def _on_get_empty(self, _method_frame: Any) -> None:
+    def _on_get_reply(self, _method_frame: Any) -> None:
+        """Fire a basic_get still pending after its reply (GetEmpty, or a dropped GetOk)."""
         d, self._get_deferred = self._get_deferred, None
         if d is not None and d in self._calls:
             self._calls.discard(d)
@@ -285,7 +290,8 @@ class TwistedChannel:
         return d
 
     def basic_get(self, queue: str, auto_ack: bool = False, **options: Any) -> defer.Deferred[Any]:
-        """Fetch one message: a Deferred of a ReceivedMessage, or of None if the queue is empty.
+        """Fetch one message: a Deferred of a ReceivedMessage, or of None if the queue is empty
+        (or a plugin's message hook dropped it).
 
         ``options`` (keyword options registered by pika-core plugins) go to the Channel.
 
