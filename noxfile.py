@@ -23,7 +23,7 @@ PLUGINS = ["tornado", "twisted", "gevent", "streamdal"]
 # The frameworks that must stay out of the core's environment (the plugins pull them in).
 FRAMEWORKS = ["tornado", "twisted", "gevent"]
 # The plugin adapters pika-streamdal's acceptance tests also run over, one nox session each.
-STREAMDAL_ADAPTERS = ["gevent", "tornado"]
+STREAMDAL_ADAPTERS = ["gevent", "tornado", "twisted"]
 # The codec and protocol modules whose coverage the test command holds at 90% or more.
 COVERED_MODULES = ["pika_core.data", "pika_core.spec", "pika_core.frame", "pika_core.protocol"]
 COVERAGE_FLOOR = 90

@@ -3,8 +3,9 @@
 ``BlockingClient`` wraps BlockingConnection. ``LoopClient`` runs SelectConnection,
 AsyncioConnection, or a plugin adapter's connection (GeventConnection, TornadoConnection) on its
 own loop in a thread and hands every call to that thread, waiting for the callbacks it expects;
-an exception raised there (MessageDropped, InterceptorError) is raised again in the test's
-thread. The interceptors therefore run on the adapter's I/O loop, as they do in an application.
+``TwistedClient`` does the same through TwistedChannel's Deferreds on twisted's global reactor
+(started once, on a daemon thread). An exception raised there (MessageDropped,
+InterceptorError) is raised again in the test's thread. The interceptors therefore run on the adapter's I/O loop, as they do in an application.
 
 ``ADAPTERS`` holds the core's three adapters and each plugin adapter whose plugin is importable
 (nox's ``tests_streamdal_adapters`` sessions install one each); the environment variable
@@ -32,7 +33,11 @@ __all__ = ["ADAPTERS", "BlockingClient", "Client", "LoopClient", "open_client"]
 TIMEOUT = 10.0
 CORE_ADAPTERS = ("blocking", "select", "asyncio")
 # A plugin adapter and the modules it needs (its plugin package and its framework).
-PLUGIN_ADAPTERS = {"gevent": ("pika_gevent", "gevent"), "tornado": ("pika_tornado", "tornado")}
+PLUGIN_ADAPTERS = {
+    "gevent": ("pika_gevent", "gevent"),
+    "tornado": ("pika_tornado", "tornado"),
+    "twisted": ("pika_twisted", "twisted"),
+}
 SELECT_ENV = "PIKA_STREAMDAL_TEST_ADAPTERS"
 
 
@@ -451,8 +456,147 @@ LOOPS: dict[str, Callable[[], SelectLoop]] = {
 }
 
 
+_reactor_lock = threading.Lock()
+_reactor_thread: list[threading.Thread] = []
+
+
+def _running_reactor() -> Any:
+    """Twisted's global reactor, started once on a daemon thread (a reactor cannot restart)."""
+    from twisted.internet import reactor
+
+    with _reactor_lock:
+        if not _reactor_thread:
+            thread = threading.Thread(
+                target=reactor.run,
+                kwargs={"installSignalHandlers": False},
+                name="twisted-reactor",
+                daemon=True,
+            )
+            thread.start()
+            _reactor_thread.append(thread)
+    return reactor
+
+
+class TwistedClient(Client):
+    """TwistedProtocolConnection and its TwistedChannel, driven from the reactor's thread.
+
+    ``channel`` is the core Channel under the TwistedChannel (the tests inspect its hooks);
+    every call goes through the TwistedChannel's Deferred API.
+    """
+
+    adapter = "twisted"
+
+    def __init__(self, params: Any) -> None:
+        from pika_twisted import TwistedProtocolConnection
+        from twisted.internet import endpoints
+
+        self._reactor = _running_reactor()
+        self._returns: list[bytes] = []
+        self._closed = False
+
+        def connect() -> Any:
+            endpoint = endpoints.TCP4ClientEndpoint(self._reactor, params.host, params.port)
+            d = endpoints.connectProtocol(endpoint, TwistedProtocolConnection(params))
+            d.addCallback(lambda connection: connection.ready)
+            d.addCallback(
+                lambda connection: connection.channel().addCallback(
+                    lambda channel: (connection, channel)
+                )
+            )
+            return d
+
+        self.connection, self._channel = self._call(connect)
+        self.channel = self._channel._channel
+        self._call(
+            lambda: self._channel.add_on_return_callback(
+                lambda message: self._returns.append(message.body)
+            )
+        )
+
+    def _call(self, function: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Run ``function`` on the reactor; wait for its Deferred; raise what it failed with."""
+        from twisted.internet import defer, threads
+
+        def start() -> Any:
+            return defer.maybeDeferred(function).addTimeout(timeout, self._reactor)
+
+        return threads.blockingCallFromThread(self._reactor, start)
+
+    def publish(self, exchange: str, routing_key: str, body: Any, **kw: Any) -> None:
+        self._call(lambda: self._channel.basic_publish(exchange, routing_key, body, **kw))
+
+    def confirm(self) -> None:
+        self._call(self._channel.confirm_delivery)
+
+    def publish_sequence(self) -> int:
+        return int(self._call(lambda: self.channel.last_publish_sequence_number))
+
+    def get(self, queue: str, auto_ack: bool = True, **options: Any) -> Message:
+        message = self._call(lambda: self._channel.basic_get(queue, auto_ack, **options))
+        if message is None:
+            return EMPTY
+        return (message.method, message.properties, message.body)
+
+    def consume(
+        self,
+        queue: str,
+        count: int,
+        auto_ack: bool = True,
+        timeout: float = 5.0,
+        **options: Any,
+    ) -> list[bytes]:
+        from twisted.internet import defer
+
+        seen: list[bytes] = []
+        enough = threading.Event()
+
+        def start() -> Any:
+            d = self._channel.basic_consume(queue, auto_ack, **options)
+
+            def read(result: Any) -> str:
+                queue_object, tag = result
+
+                def take(message: Any) -> None:
+                    seen.append(message.body)
+                    if not auto_ack:
+                        self._channel.basic_ack(message.method.delivery_tag)
+                    if len(seen) >= count:
+                        enough.set()
+                    else:
+                        queue_object.get().addCallbacks(take, lambda _failure: None)
+
+                queue_object.get().addCallbacks(take, lambda _failure: None)
+                return str(tag)
+
+            return d.addCallback(read)
+
+        tag = self._call(start)
+        enough.wait(timeout)
+        self._call(lambda: defer.maybeDeferred(self._channel.basic_cancel, tag))
+        return list(seen)
+
+    def returned(self, exchange: str, routing_key: str, body: bytes, **options: Any) -> list[bytes]:
+        start = len(self._returns)
+        self.publish(exchange, routing_key, body, mandatory=True, **options)
+        deadline = time.monotonic() + TIMEOUT
+        while len(self._returns) == start and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._returns[start:]
+
+    def is_usable(self) -> bool:
+        return bool(self._call(lambda: self.connection.is_open and self._channel.is_open))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._call(self.connection.close)
+
+
 def open_client(adapter: str, params: Any) -> Client:
     """A connected client of ``adapter`` (one of ``ADAPTERS``) with one channel."""
     if adapter == "blocking":
         return BlockingClient(params)
+    if adapter == "twisted":
+        return TwistedClient(params)
     return LoopClient(adapter, params)
