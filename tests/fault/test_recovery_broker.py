@@ -34,6 +34,28 @@ class RecoveryLog(logging.Handler):
             self.recovered.append(time.monotonic())
 
 
+def restart_node(node: BrokerNode, timeline: dict[str, float], cpu: dict[str, float]) -> None:
+    """Stop the node, keep it down 3 s (measuring the process's CPU), start it, then SIGKILL it
+    and start it again; ``timeline`` gets the moments, ``cpu`` the CPU time around the outage."""
+    time.sleep(1.0)
+    timeline["stop"] = time.monotonic()
+    node.stop()
+    timeline["stopped"] = time.monotonic()
+    cpu["down_start"] = time.process_time()
+    time.sleep(3.0)
+    cpu["down_end"] = time.process_time()
+    timeline["down_wall"] = time.monotonic() - timeline["stopped"]
+    node.start()
+    timeline["up1"] = time.monotonic()
+    time.sleep(1.5)
+    timeline["kill"] = time.monotonic()
+    node.kill()
+    time.sleep(1.0)
+    node.start()
+    timeline["up2"] = time.monotonic()
+    time.sleep(1.0)
+
+
 def test_blocking_publisher_survives_node_stop_start_and_sigkill(own_node: BrokerNode) -> None:
     policy_max_delay = 1.0
     url = with_query(own_node.url(), RECOVERY_QUERY)
@@ -49,26 +71,7 @@ def test_blocking_publisher_survives_node_stop_start_and_sigkill(own_node: Broke
     timeline: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
-    def faults() -> None:
-        time.sleep(1.0)
-        timeline["stop"] = time.monotonic()
-        own_node.stop()
-        timeline["stopped"] = time.monotonic()
-        cpu["down_start"] = time.process_time()
-        time.sleep(3.0)
-        cpu["down_end"] = time.process_time()
-        timeline["down_wall"] = time.monotonic() - timeline["stopped"]
-        own_node.start()
-        timeline["up1"] = time.monotonic()
-        time.sleep(1.5)
-        timeline["kill"] = time.monotonic()
-        own_node.kill()
-        time.sleep(1.0)
-        own_node.start()
-        timeline["up2"] = time.monotonic()
-        time.sleep(1.0)
-
-    thread = threading.Thread(target=faults, daemon=True)
+    thread = threading.Thread(target=restart_node, args=(own_node, timeline, cpu), daemon=True)
     thread.start()
     outcomes: dict[int, list[str]] = collections.defaultdict(list)
     handles: dict[int, Any] = {}
@@ -120,6 +123,96 @@ def test_blocking_publisher_survives_node_stop_start_and_sigkill(own_node: Broke
     bodies = collections.Counter(int(body) for body in read_all(own_node, QUEUE))
     acked = [key for key, history in outcomes.items() if history and history[-1] == "acked"]
     assert len(acked) == ident
+    missing = [key for key in acked if not bodies[key]]
+    assert not missing, f"{len(missing)} confirmed messages lost, e.g. {missing[:5]}"
+
+
+def test_select_publisher_survives_node_stop_start_and_sigkill(own_node: BrokerNode) -> None:
+    """The same scenario over SelectConnection: the I/O loop runs while a thread restarts the node."""
+    policy_max_delay = 1.0
+    url = with_query(own_node.url(), RECOVERY_QUERY)
+    handler = RecoveryLog()
+    logger = logging.getLogger("pika_core")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    timeline: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    thread = threading.Thread(target=restart_node, args=(own_node, timeline, cpu), daemon=True)
+    outcomes: dict[int, list[str]] = collections.defaultdict(list)
+    # Application sequence number -> id, oldest first.
+    pending: collections.OrderedDict[int, int] = collections.OrderedDict()
+    retry: collections.deque[int] = collections.deque()
+    state: dict[str, Any] = {"next": 0, "failed_nacks": 0, "refused_while_down": 0}
+
+    def on_confirm(frame: Any) -> None:
+        method = frame.method
+        outcome = "acked" if method.NAME == "Basic.Ack" else "failed"
+        if getattr(method, "exception", None) is not None:
+            state["failed_nacks"] += 1
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = [seq for seq in pending if seq <= method.delivery_tag]
+        for seq in tags:
+            key = pending.pop(seq, None)
+            if key is not None:
+                outcomes[key].append(outcome)
+                if outcome != "acked":
+                    retry.append(key)
+
+    def pump() -> None:
+        channel = state["channel"]
+        connection = channel.connection
+        publishing = thread.is_alive()
+        if not publishing and not pending and not retry:
+            connection.close()
+            return
+        sent = 0
+        while (retry or publishing) and len(pending) < 500 and sent < 200:
+            key = retry.popleft() if retry else state["next"]
+            try:
+                channel.basic_publish("", QUEUE, str(key).encode(), PERSISTENT)
+            except PublishFailedDuringRecovery:
+                outcomes[key].append("failed")
+                state["refused_while_down"] += 1
+                if key == state["next"]:
+                    state["next"] += 1
+                retry.appendleft(key)
+                break
+            if key == state["next"]:
+                state["next"] += 1
+            pending[channel.last_publish_sequence_number] = key
+            sent += 1
+        # Poll gently while the connection is down: a publish then fails at once.
+        connection.ioloop.call_later(0.001 if sent else 0.05, pump)
+
+    def on_declared(_frame: Any) -> None:
+        thread.start()
+        state["channel"].confirm_delivery(on_confirm, callback=lambda _f: pump())
+
+    def on_channel(channel: Any) -> None:
+        state["channel"] = channel
+        channel.queue_declare(QUEUE, durable=True, callback=on_declared)
+
+    def on_open(connection: Any) -> None:
+        connection.channel(on_open_callback=on_channel)
+
+    try:
+        connection = run_select(url, on_open, limit=90)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+    thread.join(5)
+    assert connection.is_closed and not connection.is_recovering
+    assert state["failed_nacks"] >= 1, "no outstanding publish was failed by a recovery"
+    assert state["refused_while_down"] >= 1, "no publish was attempted during the outage"
+    assert cpu["down_end"] - cpu["down_start"] < 0.5 * timeline["down_wall"]
+    for down, up in ((timeline["stop"], timeline["up1"]), (timeline["kill"], timeline["up2"])):
+        after = [t for t in handler.recovered if t > down]
+        assert after and after[0] - up <= policy_max_delay + 2.0, (timeline, handler.recovered)
+    bodies = collections.Counter(int(body) for body in read_all(own_node, QUEUE))
+    acked = [key for key, history in outcomes.items() if history and history[-1] == "acked"]
+    assert len(acked) == state["next"]
     missing = [key for key in acked if not bodies[key]]
     assert not missing, f"{len(missing)} confirmed messages lost, e.g. {missing[:5]}"
 
