@@ -38,6 +38,7 @@ nox.options.sessions = [
     "tests_core",
     "tests_plugin",
     "tests_streamdal_adapters",
+    "tests_streamdal_sdk",
     "packaging",
     "docs",
     "tests_fault",
@@ -161,6 +162,38 @@ def tests_streamdal_adapters(session: nox.Session, adapter: str) -> None:
         _junit(f"tests_streamdal_adapters-{adapter}"),
         *(session.posargs or ["tests/plugins/streamdal/test_broker.py"]),
         env={"PIKA_STREAMDAL_TEST_ADAPTERS": adapter},
+    )
+
+
+# The Streamdal SDK as docs/streamdal.md installs it: `pip install streamdal` no longer resolves (its
+# metadata pins a package name now taken by another project), so the SDK and its protos go in with
+# --no-deps and their runtime packages beside them.
+STREAMDAL_SDK = ["streamdal==0.1.18", "streamdal-protos==0.1.36"]
+STREAMDAL_SDK_RUNTIME = [
+    "betterproto==2.0.0b6",
+    "grpclib",
+    "wasmtime==15.0.0",
+    "token-bucket",
+    "requests",
+    "protobuf==4.25.1",
+]
+
+
+@nox.session
+def tests_streamdal_sdk(session: nox.Session) -> None:
+    """pika-streamdal's bridge driving the real streamdal SDK, its server down, against the broker.
+
+    The SDK is installed with the recipe of docs/streamdal.md; tests/plugins/streamdal/
+    test_real_sdk.py runs only here (PIKA_STREAMDAL_REAL_SDK=1), where a missing SDK fails.
+    """
+    session.install(*_group("test"), "-e", ".", "-e", "plugins/pika_streamdal[test]")
+    session.install("--no-deps", *STREAMDAL_SDK)
+    session.install(*STREAMDAL_SDK_RUNTIME)
+    session.run(
+        "pytest",
+        _junit("tests_streamdal_sdk"),
+        *(session.posargs or ["tests/plugins/streamdal/test_real_sdk.py"]),
+        env={"PIKA_STREAMDAL_REAL_SDK": "1"},
     )
 
 
