@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
 from pika_core import exceptions, frame, spec, validators
 from pika_core import hooks as _hooks
@@ -210,43 +210,31 @@ class Channel:
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge one delivery (or every one up to it with ``multiple``)."""
-        if not isinstance(delivery_tag, int):
-            raise TypeError("delivery_tag must be an integer")
-        hooks = self._hooks
-        if hooks is not None:
-            hooks.on_settle(delivery_tag, multiple, "ack", False)
-        tags = self._tags
-        if tags is not None:
-            if self._state == _RECOVERING:
-                tags.stale_during_outage(delivery_tag)
-                return
-            delivery_tag = tags.outbound(delivery_tag, multiple)
-            if delivery_tag == STALE:
-                return
-        if self._state != _OPEN:
-            self._raise_if_not_open()
-        try:
-            self._proto.basic_ack(self.channel_number, delivery_tag, multiple)
-        except exceptions.ConnectionWrongStateError:
-            if tags is None:
-                raise
-            # Lost in the same read as this delivery: the recovery is about to start.
-            tags.stale_during_outage(delivery_tag)
-            return
-        conn = self.connection
-        conn.frames_sent += 1
-        if not conn._flush_pending:
-            conn._kick()
+        self._settle("ack", delivery_tag, multiple, False)
 
     def basic_nack(
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Reject one delivery (or every one up to it with ``multiple``)."""
+        self._settle("nack", delivery_tag, multiple, requeue)
+
+    def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
+        """Reject one delivery."""
+        self._settle("reject", delivery_tag, False, requeue)
+
+    def _settle(
+        self,
+        action: Literal["ack", "nack", "reject"],
+        delivery_tag: int,
+        multiple: bool,
+        requeue: bool,
+    ) -> None:
+        """Ack, nack or reject: hooks, recovery's tag translation, then the frame."""
         if not isinstance(delivery_tag, int):
             raise TypeError("delivery_tag must be an integer")
         hooks = self._hooks
         if hooks is not None:
-            hooks.on_settle(delivery_tag, multiple, "nack", requeue)
+            hooks.on_settle(delivery_tag, multiple, action, requeue)
         tags = self._tags
         if tags is not None:
             if self._state == _RECOVERING:
@@ -257,38 +245,14 @@ class Channel:
                 return
         if self._state != _OPEN:
             self._raise_if_not_open()
+        proto = self._proto
         try:
-            self._proto.basic_nack(self.channel_number, delivery_tag, multiple, requeue)
-        except exceptions.ConnectionWrongStateError:
-            if tags is None:
-                raise
-            # Lost in the same read as this delivery: the recovery is about to start.
-            tags.stale_during_outage(delivery_tag)
-            return
-        conn = self.connection
-        conn.frames_sent += 1
-        if not conn._flush_pending:
-            conn._kick()
-
-    def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
-        """Reject one delivery."""
-        if not isinstance(delivery_tag, int):
-            raise TypeError("delivery_tag must be an integer")
-        hooks = self._hooks
-        if hooks is not None:
-            hooks.on_settle(delivery_tag, False, "reject", requeue)
-        tags = self._tags
-        if tags is not None:
-            if self._state == _RECOVERING:
-                tags.stale_during_outage(delivery_tag)
-                return
-            delivery_tag = tags.outbound(delivery_tag, False)
-            if delivery_tag == STALE:
-                return
-        if self._state != _OPEN:
-            self._raise_if_not_open()
-        try:
-            self._proto.basic_reject(self.channel_number, delivery_tag, requeue)
+            if action == "ack":
+                proto.basic_ack(self.channel_number, delivery_tag, multiple)
+            elif action == "nack":
+                proto.basic_nack(self.channel_number, delivery_tag, multiple, requeue)
+            else:
+                proto.basic_reject(self.channel_number, delivery_tag, requeue)
         except exceptions.ConnectionWrongStateError:
             if tags is None:
                 raise
