@@ -71,9 +71,57 @@ _CONTENT_HEADER_PAYLOAD = struct.Struct(">HHQ")
 # class id, weight, body size and the first property flags word of a content header payload
 _CONTENT_HEADER_FLAGS = struct.Struct(">HHQH")
 _PROTOCOL_HEADER = struct.Struct(">4sBBBB")
+# a content header frame's type, channel, size, then its class id, weight, body size and flags
+_HEADER_FRAME_FLAGS = struct.Struct(">BHIHHQH")
+# the class and method ids of basic.deliver, as they open its method payload
+_DELIVER_ID = b"\x00\x3c\x00\x3c"
+# Body frames at least this big come out of FrameReader as memoryviews of the bytes fed (no
+# copy); the protocol joins a message's parts once, or makes bytes of a single part. A view
+# keeps the whole read it came from alive: with reads of 256 KiB, at most 4x the bytes of the
+# messages still being assembled.
+_BODY_VIEW_MIN = 65536
+#: Frame type of a fused delivery in FrameReader.feed's output (see ``FrameReader.fuse``).
+FRAME_DELIVERY = 0x7F
 # Basic's property decoders by flags word (filled by spec on first sight of each word).
 _BASIC_DECODERS = spec._BASIC_PROPERTIES_DECODERS
 _basic_decoder = spec.BasicProperties._decoder
+_Deliver = spec.Basic.Deliver
+_new_object = object.__new__
+_DELIVERY_TAG_BITS = struct.Struct(">QB")
+# Decoded strings of recent basic.deliver payloads, by their raw bytes: consumer tags, and the
+# exchange and routing key together (the payload's tail). Only what the generated decoder
+# accepted is stored; each map is emptied when it reaches _DELIVER_CACHE_SIZE.
+_DELIVER_CACHE_SIZE = 512
+_consumer_tags: dict[bytes, str] = {}
+_deliver_tails: dict[bytes, tuple[str, str]] = {}
+
+
+def _unpack_deliver(buf: bytes, offset: int, end: int) -> Any:
+    """Decode basic.deliver's arguments at ``buf[offset:end]`` (after the method id).
+
+    The strings of a payload seen before come from a cache keyed by their raw bytes; anything
+    else goes through the generated decoder, which validates it and feeds the cache.
+    """
+    stop = offset + 1 + buf[offset]
+    if stop + 9 <= end:
+        tag = _consumer_tags.get(buf[offset + 1 : stop])
+        tail = _deliver_tails.get(buf[stop + 9 : end])
+        if tag is not None and tail is not None:
+            obj = _new_object(_Deliver)
+            obj.consumer_tag = tag
+            obj.delivery_tag, bits = _DELIVERY_TAG_BITS.unpack_from(buf, stop)
+            obj.redelivered = (bits & 1) != 0
+            obj.exchange, obj.routing_key = tail
+            return obj
+    method: Any = _Deliver._unpack(buf, offset, end)  # raises FrameError for a bad payload
+    if len(_consumer_tags) >= _DELIVER_CACHE_SIZE:
+        _consumer_tags.clear()
+    if len(_deliver_tails) >= _DELIVER_CACHE_SIZE:
+        _deliver_tails.clear()
+    _consumer_tags[buf[offset + 1 : stop]] = method.consumer_tag
+    _deliver_tails[buf[stop + 9 : end]] = (method.exchange, method.routing_key)
+    return method
+
 
 _MethodT = TypeVar("_MethodT", bound=amqp_object.Method)
 
@@ -319,6 +367,8 @@ class FrameReader:
         "_have",
         "_max_payload",
         "_need",
+        "fuse",
+        "fused",
         "pending_error",
     )
 
@@ -328,7 +378,7 @@ class FrameReader:
                 f"max_frame_size_cap={max_frame_size_cap} is below the AMQP frame-min-size "
                 f"({_FRAME_MIN_SIZE}); pass at least {_FRAME_MIN_SIZE}"
             )
-        self._chunks: list[bytes] = []
+        self._chunks: list[Any] = []  # bytes and memoryviews of them
         self._have = 0
         self._need = 0
         self._cap = max_frame_size_cap
@@ -337,6 +387,16 @@ class FrameReader:
         self._at_start = True
         #: An error found after good frames in the same feed; raised by the next feed().
         self.pending_error: FrameError | None = None
+        #: When set (by the protocol), a basic.deliver whose content header and single body
+        #: frame are complete in the same feed comes out as one entry
+        #: ``(FRAME_DELIVERY, channel, fuse((channel, method, properties, body)))`` instead of
+        #: three raw frames: the method and properties are decoded in place, without slicing
+        #: their payloads. Anything unusual (other class, several body frames, an empty body,
+        #: a payload the decoders refuse) comes out as raw frames, for the frame-by-frame path
+        #: to judge.
+        self.fuse: Callable[..., Any] | None = None
+        #: How many deliveries the last feed() fused (each stands for three frames).
+        self.fused = 0
 
     @property
     def frame_max(self) -> int | None:
@@ -376,32 +436,69 @@ class FrameReader:
         """
         if self.pending_error is not None:
             raise self.pending_error
-        if self._have:
-            if type(data) is not bytes:
-                data = bytes(data)
-            self._chunks.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return []
-            data = b"".join(self._chunks)
-            self._chunks = []
-            self._have = 0
-        elif type(data) is not bytes:
+        self.fused = 0
+        if type(data) is not bytes:
             data = bytes(data)
-        if self._at_start:
-            if not data:
-                return []
-            if data[0] == 0x41 and not self._check_start(data):  # "A", as in "AMQP"
-                return []
-            self._at_start = False
-
         frames: list[RawFrame] = []
+        offset = 0
+        if self._at_start:
+            if self._have:
+                self._chunks.append(data)
+                data = b"".join(self._chunks)
+                self._chunks = []
+                self._have = 0
+            if not data:
+                return frames
+            if data[0] == 0x41 and not self._check_start(data):  # "A", as in "AMQP"
+                return frames
+            self._at_start = False
+        else:
+            # Finish the frame the last feed left unfinished with just the bytes it lacks, so
+            # the rest of ``data`` is parsed in place (no copy of what follows it).
+            while self._have:
+                missing = self._need - self._have
+                if len(data) - offset < missing:
+                    if offset < len(data):
+                        self._chunks.append(memoryview(data)[offset:] if offset else data)
+                        self._have += len(data) - offset
+                    return frames
+                self._chunks.append(memoryview(data)[offset : offset + missing])
+                offset += missing
+                head = b"".join(self._chunks)
+                self._chunks = []
+                self._have = 0
+                error = self._split(head, 0, frames)
+                if error is not None:
+                    return self._failed(error, frames)
+        error = self._split(data, offset, frames)
+        if error is not None:
+            return self._failed(error, frames)
+        return frames
+
+    def _failed(self, error: FrameError, frames: list[RawFrame]) -> list[RawFrame]:
+        """The frames before a bad one still count (a confirm or a close may be among them):
+        hand them out now and raise on the next call; raise at once when there are none."""
+        self._chunks = []
+        self._have = 0
+        if not frames:
+            raise error
+        self.pending_error = error
+        return frames
+
+    def _split(self, data: bytes, offset: int, frames: list[RawFrame]) -> FrameError | None:
+        """Append the whole frames of ``data[offset:]`` to ``frames`` and keep the unfinished
+        tail; return the error of a bad frame (the frames before it are appended)."""
         append = frames.append
         unpack_from = _FRAME_HEADER_STRUCT.unpack_from
         max_payload = self._max_payload
         length = len(data)
-        offset = 0
         error: FrameError | None = None
+        fuse = self.fuse
+        fused = 0
+        view = memoryview(data)
+        unpack_header = _HEADER_FRAME_FLAGS.unpack_from
+        unpack_deliver = _unpack_deliver
+        decoders = _BASIC_DECODERS
         while length - offset >= 7:
             frame_type, channel, size = unpack_from(data, offset)
             if (frame_type > 3 or not frame_type) and (frame_type != _FRAME_HEARTBEAT or channel):
@@ -418,24 +515,69 @@ class FrameReader:
             if data[end] != _FRAME_END:
                 error = _bad_end(frame_type, channel, size, data[end])
                 break
-            append((frame_type, channel, data[offset + 7 : end]))
+            if (
+                frame_type == 1
+                and fuse is not None
+                and channel
+                and data.startswith(_DELIVER_ID, offset + 7)
+                and length - end >= 22
+            ):
+                # basic.deliver: take its header and body frames too when they are complete.
+                header = end + 1
+                h_type, h_channel, h_size, class_id, _weight, body_size, flags = unpack_header(
+                    data, header
+                )
+                h_end = header + 7 + h_size
+                body_at = h_end + 1
+                if (
+                    h_type == 2
+                    and h_channel == channel
+                    and class_id == _BASIC_CLASS_ID
+                    and 14 <= h_size <= max_payload
+                    and length - body_at >= 7
+                    and data[h_end] == _FRAME_END
+                ):
+                    b_type, b_channel, b_size = unpack_from(data, body_at)
+                    b_end = body_at + 7 + b_size
+                    if (
+                        b_type == 3
+                        and b_channel == channel
+                        and b_size == body_size
+                        and 0 < b_size <= max_payload
+                        and b_end < length
+                        and data[b_end] == _FRAME_END
+                    ):
+                        try:
+                            method = unpack_deliver(data, offset + 11, end)
+                            decoder = decoders.get(flags) or _basic_decoder(flags)
+                            properties = decoder(data, header + 21, h_end)
+                        except Exception:  # noqa: BLE001, S110 - the frame-by-frame path reports it
+                            pass
+                        else:
+                            append(
+                                (
+                                    FRAME_DELIVERY,
+                                    channel,
+                                    fuse((channel, method, properties, data[body_at + 7 : b_end])),
+                                )
+                            )
+                            fused += 1
+                            offset = b_end + 1
+                            continue
+            if frame_type == 3 and size >= _BODY_VIEW_MIN:
+                append((3, channel, view[offset + 7 : end]))  # type: ignore[arg-type]
+            else:
+                append((frame_type, channel, data[offset + 7 : end]))
             offset = end + 1
+        self.fused += fused
         if error is not None:
-            # The good frames before the bad one still count (a confirm or a close may be
-            # among them): hand them out now and raise on the next call.
-            self._chunks = []
-            self._have = 0
-            if not frames:
-                raise error
-            self.pending_error = error
-            return frames
-
+            return error
         rest = length - offset
         if rest:
-            self._chunks = [data[offset:] if offset else data]
+            self._chunks = [view[offset:] if offset else data]
             self._have = rest
             self._need = 8 + unpack_from(data, offset)[2] if rest >= 7 else 7
-        return frames
+        return None
 
     def _check_start(self, data: bytes) -> bool:
         """Detect the server's protocol header at the start of the stream.

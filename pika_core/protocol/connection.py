@@ -16,6 +16,7 @@ queueing a connection.close with the matching reply code.
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from typing import Any, Callable, Mapping
@@ -96,10 +97,6 @@ _Method = Any
 decode_method: Callable[[bytes], Any] = frame.decode_method
 decode_header: Callable[[bytes], Any] = frame.decode_header
 _METHOD_UNPACKERS: Mapping[bytes, Callable[[bytes, int, int], Any]] = frame.METHOD_UNPACKERS
-_BASIC_PROPERTY_DECODERS: Mapping[int, Callable[[bytes, int, int], Any]] = (
-    frame.BASIC_PROPERTY_DECODERS
-)
-_unpack_header = frame.CONTENT_HEADER_FLAGS.unpack_from
 
 # Inbound method INDEXes the state machine reacts to.
 _CONNECTION_START = spec.Connection.Start.INDEX
@@ -137,6 +134,7 @@ _SECRET_METHODS = frozenset(
 # The hot events are built without NamedTuple.__new__'s Python frame (same tuples).
 _new_event = tuple.__new__
 _Delivery = ev.Delivery
+_FRAME_DELIVERY = frame.FRAME_DELIVERY
 _Confirmation = ev.Confirmation
 
 # basic.ack / nack / reject frame: type, channel, size (13), index, delivery tag, bits, frame-end.
@@ -148,6 +146,22 @@ def _describe(method: _Method) -> str:
     if method.INDEX in _SECRET_METHODS:
         return f"{method.NAME}(<masked>)"
     return repr(method)
+
+
+def _content_expected(method: _Method, number: int) -> FrameError:
+    """A content method arrived while the previous message's content was still expected."""
+    return FrameError(
+        505, f"{method.NAME} on channel {number} while a message's content was still expected"
+    )
+
+
+def _too_large(size: int, number: int, limit: int) -> FrameError:
+    """A message body over max_inbound_message_size."""
+    return FrameError(
+        501,
+        f"message body of {size} bytes on channel {number} exceeds max_inbound_message_size "
+        f"({limit}); raise the limit to accept it",
+    )
 
 
 class ConnectionProtocol:
@@ -181,6 +195,7 @@ class ConnectionProtocol:
 
         self._state = STATE_INIT
         self._reader = FrameReader()
+        self._reader.fuse = functools.partial(_new_event, _Delivery)
         self._out: list[bytes] = []
         self._out_size = 0
         self._events: list[ev.Event] = []
@@ -344,7 +359,7 @@ class ConnectionProtocol:
         try:
             reader = self._reader
             frames = reader.feed(data)
-            self.frames_received += len(frames)
+            self.frames_received += len(frames) + 2 * reader.fused
             self._process(frames)
             if reader.pending_error is not None and self._state < STATE_CLOSED:
                 raise reader.pending_error
@@ -364,7 +379,6 @@ class ConnectionProtocol:
         emit = self._events.append
         max_inbound = self._max_inbound
         method_unpackers = _METHOD_UNPACKERS
-        property_decoders = _BASIC_PROPERTY_DECODERS
         # Only the handshake and channel-0 methods change the connection state.
         is_open = self._state == STATE_OPEN
         count = len(frames)
@@ -391,6 +405,17 @@ class ConnectionProtocol:
             channel = channels.get(number)
             if channel is None:
                 raise self._unknown_channel(number)
+            if frame_type == _FRAME_DELIVERY:
+                # A whole delivery the reader decoded in one step (payload: the event).
+                if (
+                    channel.state == OPEN
+                    and not channel.content_kind
+                    and len(payload[3]) <= max_inbound
+                ):
+                    emit(payload)
+                else:
+                    self._unusual_delivery(channel, payload)
+                continue
             if channel.state == CLOSING:
                 if frame_type == 1:
                     self._on_closing_channel_method(channel, decode_method(payload))
@@ -404,39 +429,11 @@ class ConnectionProtocol:
                     else unpack(payload, 4, len(payload))
                 )
                 if channel.content_kind:
-                    raise FrameError(
-                        505,
-                        f"{method.NAME} on channel {number} while a message's content was "
-                        "still expected",
-                    )
+                    raise _content_expected(method, number)
                 index = method.INDEX
                 if index == _BASIC_DELIVER and channel.state == OPEN:
-                    # The common case: header and one body frame follow in the same read and
-                    # complete the message; anything else takes the frame-by-frame path below.
-                    if position + 1 < count:
-                        header_type, header_number, header = frames[position]
-                        body_type, body_number, body = frames[position + 1]
-                        if (
-                            header_type == 2
-                            and body_type == 3
-                            and header_number == number
-                            and body_number == number
-                        ):
-                            try:
-                                class_id, _weight, body_size, flags = _unpack_header(header)
-                            except struct.error:
-                                class_id = body_size = flags = 0  # the slow path raises
-                            decoder = property_decoders.get(flags)
-                            if (
-                                decoder is not None
-                                and class_id == _BASIC_CLASS
-                                and body_size == len(body)
-                                and 0 < body_size <= max_inbound
-                            ):
-                                properties = decoder(header, 14, len(header))
-                                position += 2
-                                emit(_new_event(_Delivery, (number, method, properties, body)))
-                                continue
+                    # (A whole delivery in one read came fused from the reader; this is the
+                    # frame-by-frame path: its header and body frames follow.)
                     channel.content_kind = CONTENT_DELIVER
                     channel.content_method = method
                     channel.content_size = -1
@@ -472,6 +469,8 @@ class ConnectionProtocol:
                     payload = b"".join(parts)
                     channel.content_parts = []
                     channel.content_received = 0
+                elif type(payload) is not bytes:
+                    payload = bytes(payload)  # a large body frame comes as a memoryview
                 if channel.content_kind == CONTENT_DELIVER:
                     channel.content_kind = 0
                     emit(
@@ -496,12 +495,7 @@ class ConnectionProtocol:
                         f"{channel.content_method.NAME}",
                     )
                 if body_size > max_inbound:
-                    raise FrameError(
-                        501,
-                        f"message body of {body_size} bytes on channel {number} exceeds "
-                        f"max_inbound_message_size ({self._max_inbound}); raise the limit to "
-                        "accept it",
-                    )
+                    raise _too_large(body_size, number, max_inbound)
                 channel.content_props = properties
                 if body_size:
                     channel.content_size = body_size
@@ -510,6 +504,19 @@ class ConnectionProtocol:
                     self._content_complete(channel, b"")
             else:
                 raise FrameError(501, f"heartbeat frame on channel {number}")
+
+    def _unusual_delivery(self, channel: ChannelState, delivery: Any) -> None:
+        """A fused delivery the fast path cannot take: what its three frames would have done."""
+        method = delivery[1]
+        if channel.state == CLOSING:
+            self._on_closing_channel_method(channel, method)
+            return
+        if channel.content_kind:
+            raise _content_expected(method, channel.number)
+        size = len(delivery[3])
+        if size > self._max_inbound:
+            raise _too_large(size, channel.number, self._max_inbound)
+        self._events.append(delivery)
 
     def _content_complete(self, channel: ChannelState, body: bytes) -> None:
         """A message is complete: emit it and reset the channel's content state."""

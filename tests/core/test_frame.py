@@ -598,3 +598,57 @@ def test_content_header_truncated_inside_the_property_flags_is_a_syntax_error() 
     with pytest.raises(FrameError) as info:
         frame.decode_header(struct.pack(">HHQ", 99, 0, 5))
     assert info.value.reply_code == 540
+
+
+def _deliver_payload(**fields: object) -> bytes:
+    args = {
+        "consumer_tag": "ctag1.abc",
+        "delivery_tag": 5,
+        "redelivered": False,
+        "exchange": "ex",
+        "routing_key": "rk",
+    }
+    args.update(fields)
+    return frame.encode_method(1, spec.Basic.Deliver(**args))[7:-1]  # type: ignore[arg-type]
+
+
+def test_cached_deliver_decoding_matches_the_generated_decoder() -> None:
+    frame._consumer_tags.clear()
+    frame._deliver_tails.clear()
+    cases = [
+        _deliver_payload(),
+        _deliver_payload(delivery_tag=2**64 - 1, redelivered=True),
+        _deliver_payload(routing_key="other"),
+        _deliver_payload(consumer_tag="é-tag", exchange="amq.topic", routing_key="a.b.c"),
+        _deliver_payload(consumer_tag="", exchange="", routing_key=""),
+    ]
+    for payload in cases * 2:  # the second round is served from the cache
+        expected = spec.Basic.Deliver._unpack(payload, 4, len(payload))
+        got = frame._unpack_deliver(payload, 4, len(payload))
+        assert type(got) is spec.Basic.Deliver
+        assert vars_of(got) == vars_of(expected)
+    assert frame._consumer_tags and frame._deliver_tails
+
+
+def vars_of(method: spec.Basic.Deliver) -> tuple[object, ...]:
+    return tuple(getattr(method, name) for name in method.__slots__)
+
+
+def test_cached_deliver_decoding_still_rejects_bad_payloads() -> None:
+    good = _deliver_payload()
+    frame._unpack_deliver(good, 4, len(good))  # cache its strings
+    overrun = good[:4] + b"\xff" + good[5:]  # consumer tag longer than the payload
+    with pytest.raises(FrameError):
+        frame._unpack_deliver(overrun, 4, len(overrun))
+    trailing = good + b"\x00"  # a tail never validated
+    with pytest.raises(FrameError):
+        frame._unpack_deliver(trailing, 4, len(trailing))
+
+
+def test_deliver_caches_stay_bounded() -> None:
+    for index in range(frame._DELIVER_CACHE_SIZE * 2 + 5):
+        payload = _deliver_payload(consumer_tag=f"t{index}", routing_key=f"r{index}")
+        method = frame._unpack_deliver(payload, 4, len(payload))
+        assert (method.consumer_tag, method.routing_key) == (f"t{index}", f"r{index}")
+    assert len(frame._consumer_tags) <= frame._DELIVER_CACHE_SIZE
+    assert len(frame._deliver_tails) <= frame._DELIVER_CACHE_SIZE

@@ -141,3 +141,68 @@ def test_body_on_another_channel_after_a_good_header() -> None:
     server.open_channel(2)
     result = server.send(method_frame(1, deliver(1)), header_frame(1, 3), body_frame(2, b"abc"))
     expect_code(result, 505)
+
+
+def test_fused_deliveries_count_three_frames_each() -> None:
+    whole = opened()
+    each = opened()
+    data = content(1, deliver(1), b"a" * 64, PROPS) + content(1, deliver(2), b"b")
+    before_whole = whole.protocol.frames_received
+    before_each = each.protocol.frames_received
+    whole.send(data)
+    assert whole.protocol._reader.fused == 2  # both took the one-step path
+    feed_each_frame(each, data)
+    assert whole.protocol.frames_received - before_whole == 6
+    assert each.protocol.frames_received - before_each == 6
+
+
+def test_delivery_to_a_closing_channel_is_dropped_in_one_read_too() -> None:
+    results = []
+    for split in (False, True):
+        server = opened()
+        server.protocol.close_channel(1)
+        server.take()
+        data = content(1, deliver(1), b"late")
+        result = feed_each_frame(server, data) if split else server.send(data)
+        assert server.protocol._reader.fused == (0 if split else 1)
+        results.append(result)
+        assert server.protocol.is_open
+        # The channel still closes normally afterwards.
+        closed = server.send_method(1, spec.Channel.CloseOk())
+        assert [type(e).__name__ for e in closed] == ["ChannelClosed"]
+    assert results == [[], []]
+
+
+def test_whole_delivery_while_a_previous_message_is_unfinished_is_505() -> None:
+    server = opened()
+    server.send(method_frame(1, deliver(1)))  # content expected from here on
+    result = server.send(content(1, deliver(2), b"abc"))
+    expect_code(result, 505)
+    assert "Basic.Deliver on channel 1" in result[-1].exception.reply_text
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_malformed_deliver_method_with_good_content_gives_the_same_code(split: bool) -> None:
+    # The consumer-tag length byte points past the end of the method payload.
+    bad = raw_frame(1, 1, b"\x00\x3c\x00\x3c\x40ctag")
+    server = opened()
+    data = bad + header_frame(1, 3) + body_frame(1, b"abc")
+    result = feed_each_frame(server, data) if split else server.send(data)
+    expect_code(result, 502)
+
+
+def test_frame_reader_fuses_only_when_asked() -> None:
+    from pika_core.frame import FRAME_DELIVERY, FrameReader
+
+    data = content(1, deliver(7), b"xyz", PROPS)
+    plain = FrameReader()
+    assert [f[0] for f in plain.feed(data)] == [1, 2, 3]
+    assert plain.fused == 0
+    fusing = FrameReader()
+    fusing.fuse = tuple
+    (entry,) = fusing.feed(data)
+    assert entry[0] == FRAME_DELIVERY and entry[1] == 1
+    number, method, properties, body = entry[2]
+    assert (number, method.delivery_tag, method.routing_key, body) == (1, 7, "rk", b"xyz")
+    assert properties.headers == {"a": 1, "b": "x"}
+    assert fusing.fused == 1
