@@ -80,8 +80,6 @@ _DELIVER_ID = b"\x00\x3c\x00\x3c"
 # keeps the whole read it came from alive: with reads of 256 KiB, at most 4x the bytes of the
 # messages still being assembled.
 _BODY_VIEW_MIN = 65536
-#: Frame type of a fused delivery in FrameReader.feed's output (see ``FrameReader.fuse``).
-FRAME_DELIVERY = 0x7F
 # Basic's property decoders by flags word (filled by spec on first sight of each word).
 _BASIC_DECODERS = spec._BASIC_PROPERTIES_DECODERS
 _basic_decoder = spec.BasicProperties._decoder
@@ -387,14 +385,13 @@ class FrameReader:
         self._at_start = True
         #: An error found after good frames in the same feed; raised by the next feed().
         self.pending_error: FrameError | None = None
-        #: When set (by the protocol), a basic.deliver whose content header and single body
-        #: frame are complete in the same feed comes out as one entry
-        #: ``(FRAME_DELIVERY, channel, fuse((channel, method, properties, body)))`` instead of
-        #: three raw frames: the method and properties are decoded in place, without slicing
-        #: their payloads. Anything unusual (other class, several body frames, an empty body,
-        #: a payload the decoders refuse) comes out as raw frames, for the frame-by-frame path
-        #: to judge.
-        self.fuse: Callable[..., Any] | None = None
+        #: When set (by the protocol) to a 4-field tuple type, a basic.deliver whose content
+        #: header and single body frame are complete in the same feed comes out as one entry
+        #: of that type, ``(channel, method, properties, body)``, instead of three raw frames:
+        #: the method and properties are decoded in place, without slicing their payloads.
+        #: Anything unusual (other class, several body frames, an empty body, a payload the
+        #: decoders refuse) comes out as raw frames, for the frame-by-frame path to judge.
+        self.fuse: type[tuple[Any, ...]] | None = None
         #: How many deliveries the last feed() fused (each stands for three frames).
         self.fused = 0
 
@@ -495,6 +492,7 @@ class FrameReader:
         error: FrameError | None = None
         fuse = self.fuse
         fused = 0
+        new_tuple = tuple.__new__
         view = memoryview(data)
         unpack_header = _HEADER_FRAME_FLAGS.unpack_from
         unpack_deliver = _unpack_deliver
@@ -555,10 +553,8 @@ class FrameReader:
                             pass
                         else:
                             append(
-                                (
-                                    FRAME_DELIVERY,
-                                    channel,
-                                    fuse((channel, method, properties, data[body_at + 7 : b_end])),
+                                new_tuple(
+                                    fuse, (channel, method, properties, data[body_at + 7 : b_end])
                                 )
                             )
                             fused += 1

@@ -16,7 +16,6 @@ queueing a connection.close with the matching reply code.
 
 from __future__ import annotations
 
-import functools
 import logging
 import struct
 from typing import Any, Callable, Mapping
@@ -134,7 +133,6 @@ _SECRET_METHODS = frozenset(
 # The hot events are built without NamedTuple.__new__'s Python frame (same tuples).
 _new_event = tuple.__new__
 _Delivery = ev.Delivery
-_FRAME_DELIVERY = frame.FRAME_DELIVERY
 _Confirmation = ev.Confirmation
 
 # basic.ack / nack / reject frame: type, channel, size (13), index, delivery tag, bits, frame-end.
@@ -195,7 +193,6 @@ class ConnectionProtocol:
 
         self._state = STATE_INIT
         self._reader = FrameReader()
-        self._reader.fuse = functools.partial(_new_event, _Delivery)
         self._out: list[bytes] = []
         self._out_size = 0
         self._events: list[ev.Event] = []
@@ -358,6 +355,8 @@ class ConnectionProtocol:
         self._events = events
         try:
             reader = self._reader
+            # Whole deliveries come decoded from the reader only while the connection is open.
+            reader.fuse = _Delivery if self._state == STATE_OPEN else None
             frames = reader.feed(data)
             self.frames_received += len(frames) + 2 * reader.fused
             self._process(frames)
@@ -384,8 +383,22 @@ class ConnectionProtocol:
         count = len(frames)
         position = 0
         while position < count:
-            frame_type, number, payload = frames[position]
+            entry = frames[position]
             position += 1
+            if type(entry) is _Delivery:
+                # A whole delivery the reader decoded in one step (only while open).
+                channel = channels.get(entry[0])
+                if (
+                    channel is not None
+                    and channel.state == OPEN
+                    and not channel.content_kind
+                    and len(entry[3]) <= max_inbound
+                ):
+                    emit(entry)
+                else:
+                    self._unusual_delivery(channel, entry)
+                continue
+            frame_type, number, payload = entry
             if not is_open:
                 self._process_not_open(frame_type, number, payload)
                 if self._state == STATE_CLOSED:
@@ -405,17 +418,6 @@ class ConnectionProtocol:
             channel = channels.get(number)
             if channel is None:
                 raise self._unknown_channel(number)
-            if frame_type == _FRAME_DELIVERY:
-                # A whole delivery the reader decoded in one step (payload: the event).
-                if (
-                    channel.state == OPEN
-                    and not channel.content_kind
-                    and len(payload[3]) <= max_inbound
-                ):
-                    emit(payload)
-                else:
-                    self._unusual_delivery(channel, payload)
-                continue
             if channel.state == CLOSING:
                 if frame_type == 1:
                     self._on_closing_channel_method(channel, decode_method(payload))
@@ -505,8 +507,10 @@ class ConnectionProtocol:
             else:
                 raise FrameError(501, f"heartbeat frame on channel {number}")
 
-    def _unusual_delivery(self, channel: ChannelState, delivery: Any) -> None:
+    def _unusual_delivery(self, channel: ChannelState | None, delivery: Any) -> None:
         """A fused delivery the fast path cannot take: what its three frames would have done."""
+        if channel is None:
+            raise self._unknown_channel(delivery[0])
         method = delivery[1]
         if channel.state == CLOSING:
             self._on_closing_channel_method(channel, method)

@@ -192,17 +192,41 @@ def test_malformed_deliver_method_with_good_content_gives_the_same_code(split: b
 
 
 def test_frame_reader_fuses_only_when_asked() -> None:
-    from pika_core.frame import FRAME_DELIVERY, FrameReader
+    from pika_core.frame import FrameReader
 
     data = content(1, deliver(7), b"xyz", PROPS)
     plain = FrameReader()
     assert [f[0] for f in plain.feed(data)] == [1, 2, 3]
     assert plain.fused == 0
     fusing = FrameReader()
-    fusing.fuse = tuple
+    fusing.fuse = events.Delivery
     (entry,) = fusing.feed(data)
-    assert entry[0] == FRAME_DELIVERY and entry[1] == 1
-    number, method, properties, body = entry[2]
+    assert type(entry) is events.Delivery
+    number, method, properties, body = entry
     assert (number, method.delivery_tag, method.routing_key, body) == (1, 7, "rk", b"xyz")
     assert properties.headers == {"a": 1, "b": "x"}
     assert fusing.fused == 1
+
+
+def test_delivery_on_an_unknown_channel_in_one_read_is_504() -> None:
+    for split in (False, True):
+        server = opened()
+        data = content(9, deliver(1), b"abc")
+        result = feed_each_frame(server, data) if split else server.send(data)
+        expect_code(result, 504)
+
+
+def test_no_fusing_before_the_connection_is_open() -> None:
+    server = FakeServer()
+    server.protocol.connect()
+    server.take()
+    server.send_method(
+        0, spec.Connection.Start(mechanisms=b"PLAIN", locales=b"en_US", server_properties={})
+    )
+    server.send_method(0, spec.Connection.Tune(2047, 131072, 0))
+    # open-ok and a delivery in one read: the delivery is judged frame by frame (channel 1 was
+    # never opened), not decoded ahead by the reader.
+    result = server.send(method_frame(0, spec.Connection.OpenOk()) + content(1, deliver(1), b"x"))
+    assert server.protocol._reader.fused == 0
+    assert type(result[0]).__name__ == "ConnectionOpened"
+    expect_code(result, 504)
