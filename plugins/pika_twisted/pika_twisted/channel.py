@@ -24,6 +24,7 @@ __all__ = ["ClosableDeferredQueue", "ReceivedMessage", "TwistedChannel"]
 LOGGER = logging.getLogger(__name__)
 
 _ACK = spec.Basic.Ack.INDEX
+_new_message = tuple.__new__  # ReceivedMessage(...) without the namedtuple's Python __new__
 
 
 class ReceivedMessage(NamedTuple):
@@ -40,34 +41,70 @@ class ClosableDeferredQueue(defer.DeferredQueue[Any]):
 
     Messages already queued when it closes are still handed out by ``get()`` first, so that
     nothing received is lost to the application.
+
+    Deliveries that arrive in one read while a ``get()`` waits are queued first and handed out
+    once that read is dispatched (``_hold``/``_release``): the waiting consumer then takes the
+    rest of the read from ``pending`` (already-fired Deferreds) instead of being resumed through
+    a Deferred callback per message. Order within the queue is kept.
     """
 
     def __init__(self, size: int | None = None, backlog: int | None = None) -> None:
         super().__init__(size, backlog)
         self.closed: BaseException | None = None
+        self._held = False
 
     def put(self, obj: Any) -> defer.Deferred[Any] | None:  # type: ignore[override]
         """Queue ``obj`` (or hand it to a waiting ``get()``); a failed Deferred once closed."""
         if self.closed is not None:
             LOGGER.error("Attempt to put on a closed queue; reason %r", self.closed)
             return defer.fail(self.closed)
+        if self._held:
+            self._release()
         super().put(obj)
         return None
 
     def get(self) -> defer.Deferred[Any]:
         """A Deferred of the next item; fails with the close reason once closed and empty."""
-        if self.closed is not None and not self.pending:
+        pending = self.pending
+        if pending and not self._held:
+            return defer.succeed(pending.pop(0))
+        if self.closed is not None and not pending:
             return defer.fail(self.closed)
+        if self._held:
+            # Earlier get()s wait for the held items: queue behind them.
+            if self.backlog is not None and len(self.waiting) >= self.backlog:
+                raise defer.QueueUnderflow()
+            d: defer.Deferred[Any] = defer.Deferred(canceller=self._cancelGet)
+            self.waiting.append(d)
+            return d
         return super().get()
 
     def close(self, reason: BaseException) -> None:
         """Fail every waiting ``get()`` with ``reason``, and every later one once empty."""
         if self.closed is not None:
             return
+        if self._held:
+            self._release()
         self.closed = reason
         waiting, self.waiting = self.waiting, []
         for d in waiting:
             d.errback(reason)
+
+    def _hold(self, obj: Any, held: list[ClosableDeferredQueue]) -> None:
+        """Queue ``obj`` without waking a waiting ``get()`` yet; ``held`` lists the queues to
+        ``_release`` once the current read is dispatched."""
+        self.pending.append(obj)
+        if not self._held:
+            self._held = True
+            held.append(self)
+
+    def _release(self) -> None:
+        """Hand the held items to the waiting ``get()`` Deferreds, in order."""
+        self._held = False
+        pending = self.pending
+        waiting = self.waiting
+        while waiting and pending:
+            waiting.pop(0).callback(pending.pop(0))
 
 
 class TwistedChannel:
@@ -253,9 +290,23 @@ class TwistedChannel:
             return defer.fail(self._closed)
         queue_obj = ClosableDeferredQueue()
         put = queue_obj.put
+        hold = queue_obj._hold
+        # A twisted connection batches consumer wake-ups per read (_TwistedConnection._dispatch);
+        # a TwistedChannel over another connection puts each message at once.
+        connection: Any = self._channel.connection
+        batching = hasattr(connection, "_held_queues")
 
         def on_message(_channel: Channel, method: Any, properties: Any, body: bytes) -> None:
-            put(ReceivedMessage(self, method, properties, body))
+            message = _new_message(ReceivedMessage, (self, method, properties, body))
+            held = connection._held_queues if batching else None
+            if (
+                held is not None
+                and queue_obj.closed is None
+                and (queue_obj._held or queue_obj.waiting)
+            ):
+                hold(message, held)
+            else:
+                put(message)
 
         d: defer.Deferred[Any] = defer.Deferred()
         calls = self._calls

@@ -210,6 +210,35 @@ def test_publish_consume_ack_nack_reject(broker: Broker, reactor_run: Any) -> No
     assert left == 0
 
 
+def test_a_burst_of_deliveries_reaches_waiting_gets_in_order(
+    broker: Broker, reactor_run: Any
+) -> None:
+    """Deliveries read together wake the waiting get()s once the read is dispatched: two gets
+    issued before the burst take the first two messages, the rest follow in order."""
+
+    @defer.inlineCallbacks
+    def scenario() -> Gen:
+        ch = yield broker.channel()
+        queue = yield temp_queue(ch)
+        for i in range(300):
+            ch.basic_publish("", queue, b"%d" % i)
+        yield ch.queue_declare(queue, passive=True)  # the broker holds them all
+        messages, tag = yield ch.basic_consume(queue)
+        first, second = messages.get(), messages.get()
+        bodies = [(yield first).body, (yield second).body]
+        while len(bodies) < 300:
+            msg = yield messages.get()
+            bodies.append(msg.body)
+        ch.basic_ack(msg.method.delivery_tag, multiple=True)
+        yield ch.basic_cancel(tag)
+        left = yield ch.queue_declare(queue, passive=True)
+        return bodies, left.method.message_count
+
+    bodies, left = reactor_run(scenario)
+    assert bodies == [b"%d" % i for i in range(300)]
+    assert left == 0
+
+
 def test_prefetch_limits_unacked_deliveries(broker: Broker, reactor_run: Any) -> None:
     @defer.inlineCallbacks
     def scenario() -> Gen:
