@@ -24,6 +24,7 @@ __all__ = ["ClosableDeferredQueue", "ReceivedMessage", "TwistedChannel"]
 LOGGER = logging.getLogger(__name__)
 
 _ACK = spec.Basic.Ack.INDEX
+_succeed = defer.succeed
 _new_message = tuple.__new__  # ReceivedMessage(...) without the namedtuple's Python __new__
 
 
@@ -116,6 +117,7 @@ class TwistedChannel:
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
+        self._publish = channel.basic_publish
         self._closed: BaseException | None = None
         self._calls: set[defer.Deferred[Any]] = set()
         self._consumers: dict[str, ClosableDeferredQueue] = {}
@@ -389,14 +391,16 @@ class TwistedChannel:
         """
         if self._closed is not None:
             return defer.fail(self._closed)
-        channel = self._channel
         try:
-            channel.basic_publish(exchange, routing_key, body, properties, mandatory, **options)
+            if options:
+                self._publish(exchange, routing_key, body, properties, mandatory, **options)
+            else:  # a call without ** unpacking: the per-message path
+                self._publish(exchange, routing_key, body, properties, mandatory)
         except Exception:  # noqa: BLE001 - any failure becomes the failed Deferred
             return defer.fail()
         if not self._confirming:
-            return defer.succeed(None)
-        seq = channel.last_publish_sequence_number
+            return _succeed(None)
+        seq = self._channel.last_publish_sequence_number
         if seq == self._last_seq:  # a message hook dropped it: nothing for the broker to confirm
             return defer.succeed(None)
         self._last_seq = seq
