@@ -10,6 +10,8 @@ buffer both threads drain.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import selectors
 import socket
@@ -31,6 +33,10 @@ HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _SOCK = 1
+#: Pending buffers smaller than this are coalesced; larger ones wait as they are.
+_COALESCE_LIMIT = 64 * 1024
+#: At most this many buffers go to one sendmsg (well under every platform's IOV_MAX).
+_IOV_MAX = 64
 _WAKE = 2
 
 
@@ -42,10 +48,14 @@ class SocketPump:
         self.protocol = protocol
         #: Guards the protocol and the unsent tail; shared with the heartbeat thread.
         self.lock = threading.Lock()
-        self._out = bytearray()
+        #: Unsent buffers, oldest first, and how many bytes they hold.
+        self._pending: collections.deque[Any] = collections.deque()
+        self._pending_size = 0
         self._rbuf = bytearray(RECV_SIZE)
         self._rview = memoryview(self._rbuf)
         self._tls = isinstance(sock, ssl.SSLSocket)
+        #: Whether pending buffers may go out in one sendmsg (plain sockets where it exists).
+        self._gather = not self._tls and hasattr(sock, "sendmsg")
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -62,36 +72,92 @@ class SocketPump:
     # -- writing -------------------------------------------------------------------------------
 
     def flush_locked(self) -> bool:
-        """Send what is pending (caller holds ``lock``); return True when nothing is left."""
+        """Send what is pending (caller holds ``lock``); return True when nothing is left.
+
+        What the socket does not take waits in ``_pending``, oldest first: large buffers as
+        they are (a partial send keeps a memoryview of the rest, no copy), small ones
+        coalesced into one bytearray so that a backlog of small frames still goes out in few
+        system calls.
+        """
         data = self.protocol.data_to_send(time.monotonic())
-        out = self._out
-        if out:
-            if data:
-                out += data
-            payload: Any = out
-        elif data:
-            payload = data
-        else:
+        pending = self._pending
+        if data:
+            if pending:
+                self._enqueue(data)
+            else:
+                if self.closed or self.send_error is not None:
+                    return False  # the connection is lost: nothing more goes out
+                sent = self._send(data)
+                if sent == len(data):
+                    return True
+                if sent >= 0:
+                    pending.append(memoryview(data)[sent:])
+                    self._pending_size += len(data) - sent
+                return False
+        elif not pending:
             return True
         if self.closed or self.send_error is not None:
             return False
+        while pending:
+            if len(pending) > 1 and self._gather:
+                sent = self._send_many(pending)  # one system call for all of it, no join
+            else:
+                sent = self._send(pending[0])
+            if sent < 0:
+                return False
+            self._pending_size -= sent
+            while sent:
+                head = pending[0]
+                if sent < len(head):
+                    if type(head) is bytearray:
+                        del head[:sent]  # cheap at the front of a bytearray
+                    else:
+                        pending[0] = memoryview(head)[sent:]
+                    return False
+                sent -= len(head)
+                pending.popleft()
+            if pending:
+                return False  # the socket is full
+        return True
+
+    def _send_many(self, buffers: Any) -> int:
+        """One ``sendmsg`` of the pending buffers (scatter/gather): bytes taken, or -1."""
         try:
-            sent = self.sock.send(payload)
+            sent: int = self.sock.sendmsg(list(itertools.islice(buffers, _IOV_MAX)))
         except _WOULD_BLOCK:
-            sent = 0
+            return 0
         except OSError as exc:
             self.send_error = exc
-            return False
+            return -1
         if sent:
             self.last_send = time.monotonic()
-        if payload is out:
-            if sent:
-                del out[:sent]
-            return not out
-        if sent < len(payload):
-            out += memoryview(payload)[sent:]
-            return False
-        return True
+        return sent
+
+    def _send(self, payload: Any) -> int:
+        """One ``send``: bytes taken (0 if the socket is full), or -1 after a socket error."""
+        try:
+            sent: int = self.sock.send(payload)
+        except _WOULD_BLOCK:
+            return 0
+        except OSError as exc:
+            self.send_error = exc
+            return -1
+        if sent:
+            self.last_send = time.monotonic()
+        return sent
+
+    def _enqueue(self, data: Any) -> None:
+        """Queue ``data`` behind what is pending (small buffers coalesced)."""
+        pending = self._pending
+        self._pending_size += len(data)
+        if len(data) >= _COALESCE_LIMIT:
+            pending.append(data)
+            return
+        last = pending[-1] if pending else None
+        if type(last) is bytearray and len(last) < _COALESCE_LIMIT and len(pending) > 1:
+            last += data  # never the head: a TLS retry must see the same buffer
+        else:
+            pending.append(bytearray(data))
 
     def flush(self) -> bool:
         """Take the lock and send what is pending; return True when all of it went out."""
@@ -104,27 +170,19 @@ class SocketPump:
             if self.closed or self.send_error is not None:
                 return
             self.flush_locked()
-            if self._out or time.monotonic() - self.last_send < idle_for:
+            if self._pending or time.monotonic() - self.last_send < idle_for:
                 return
-            try:
-                sent = self.sock.send(HEARTBEAT_FRAME)
-            except _WOULD_BLOCK:
-                return
-            except OSError as exc:
-                self.send_error = exc
-                return
-            if sent:
-                self.last_send = time.monotonic()
-                if sent < len(HEARTBEAT_FRAME):
-                    self._out += HEARTBEAT_FRAME[sent:]
+            sent = self._send(HEARTBEAT_FRAME)
+            if 0 < sent < len(HEARTBEAT_FRAME):
+                self._enqueue(HEARTBEAT_FRAME[sent:])
 
     def out_size(self) -> int:
         """How many bytes are waiting for the socket to accept them."""
-        return len(self._out)
+        return self._pending_size
 
     def has_pending(self) -> bool:
         """Whether anything waits to be sent (read without the lock: a hint, not a promise)."""
-        return bool(self._out) or self.protocol.outbound_size > 0
+        return bool(self._pending) or self.protocol.outbound_size > 0
 
     # -- waiting and reading -------------------------------------------------------------------
 
@@ -140,7 +198,7 @@ class SocketPump:
         protocol = self.protocol
         with self.lock:
             self.flush_locked()
-            unsent = bool(self._out)
+            unsent = bool(self._pending)
         if self.send_error is not None:
             return self._lost(self.send_error)
         if unsent != self._want_write:
