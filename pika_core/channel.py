@@ -35,6 +35,10 @@ MAX_CHANNELS = 65535
 
 _OPEN = 2
 _RECOVERING = 4
+# Re-opened on the new connection with its consumers re-registered, while the rest of the
+# connection's recovery finishes: deliveries flow and can be settled, but publishes and
+# requests wait, as they do in _RECOVERING, until the whole connection is back.
+_RESUMING = 5
 _GET_OK = spec.Basic.GetOk.INDEX
 _GET_EMPTY = spec.Basic.GetEmpty.INDEX
 
@@ -69,6 +73,7 @@ class Channel:
         OPEN: "OPEN",
         CLOSING: "CLOSING",
         RECOVERING: "RECOVERING",
+        _RESUMING: "RECOVERING",
     }
 
     def __init__(
@@ -280,7 +285,7 @@ class Channel:
         if options:
             _hooks.check_call_options("basic_publish", options)
         if self._state != _OPEN:
-            if self._state == _RECOVERING:
+            if self._state == _RECOVERING or self._state == _RESUMING:
                 raise PublishFailedDuringRecovery(
                     [], exceptions.ConnectionWrongStateError("the connection is recovering")
                 )
@@ -659,16 +664,17 @@ class Channel:
     # Internals: requests
 
     def _raise_if_not_open(self) -> None:
-        if self._state != self.OPEN and self._state != _RECOVERING:
+        state = self._state
+        if state != self.OPEN and state != _RECOVERING and state != _RESUMING:
             raise exceptions.ChannelWrongStateError(
-                f"Channel is {self._STATE_NAMES[self._state]}, not OPEN: {self!r}; wait for "
+                f"Channel is {self._STATE_NAMES[state]}, not OPEN: {self!r}; wait for "
                 "the on_open_callback and do not use the channel after it closed"
             )
 
     def _rpc(self, method: Any, callback: _Callback | None) -> None:
         """Queue a synchronous method; remember who waits for the reply."""
-        if self._state == _RECOVERING:
-            # Sent once the channel is back (after its consumers are restored).
+        if self._state == _RECOVERING or self._state == _RESUMING:
+            # Sent once the connection is back (after every consumer is restored).
             self._held.append((method, callback))
             return
         self._proto.rpc(self.channel_number, method)
@@ -731,7 +737,9 @@ class Channel:
     def _on_delivery(self, method: Any, properties: Any, body: bytes) -> None:
         tag = method.consumer_tag
         if self._cancelled and tag in self._cancelled:
-            if self._state == _OPEN and tag not in self._consumers_with_noack:
+            if (
+                self._state == _OPEN or self._state == _RESUMING
+            ) and tag not in self._consumers_with_noack:
                 self.basic_reject(method.delivery_tag)
             return
         callback = self._consumers.get(tag)
@@ -764,7 +772,7 @@ class Channel:
     def _settle_dropped(self, context: _hooks.DeliveryContext, delivery_tag: int) -> None:
         """Settle a manual-ack delivery a plugin dropped, as it asked (``context.settle``)."""
         settle = context.settle
-        if settle == "none" or self._state != _OPEN:
+        if settle == "none" or (self._state != _OPEN and self._state != _RESUMING):
             return
         if settle == "ack":
             self.basic_ack(delivery_tag)
@@ -905,15 +913,30 @@ class Channel:
         self._seq_offset = self._last_seq
         return True
 
-    def _on_recovered(self, protocol: Any) -> None:
-        """Open again on the new connection: send what waited, in order."""
+    def _on_resumed(self, protocol: Any) -> None:
+        """Re-opened on the new connection with its settings, its consumers being restored:
+        deliveries flow and can be settled; the rest waits for ``_on_recovered``."""
         self._proto = protocol
         self._body_max = max(1, (protocol.frame_max or 131072) - 8)
         if self._tags is not None:
             self._tags.new_connection()
+        self._state = _RESUMING
+
+    def _on_recovered(self) -> None:
+        """The whole connection is recovered: open for the application again, and send what
+        waited, in order.
+
+        Not earlier: a publish must not overtake the re-registration of a consumer on another
+        channel. A quorum queue answers that basic.consume only once it has a leader again;
+        a channel that publishes to it before (RabbitMQ 3.10) may get every publish nacked
+        for as long as it lives.
+        """
+        if self._state != _RESUMING:
+            return  # closed by the application meanwhile
         never_opened = not self._was_opened
         self._state = self.OPENING if never_opened else self.OPEN
         number = self.channel_number
+        protocol = self._proto
         for method, _callback in self._waiters:
             protocol.rpc(number, method)
         held, self._held = self._held, collections.deque()

@@ -949,7 +949,7 @@ class Connection:
     def _on_channel_recovered(self, number: int) -> None:
         channel = self._channels.get(number)
         if channel is not None:
-            channel._on_recovered(self._protocol)
+            channel._on_resumed(self._protocol)
 
     def _on_queue_renamed(self, old: str, new: str) -> None:
         session = self._recovery
@@ -964,6 +964,9 @@ class Connection:
         self._recovering = False
         self._recovery_phase = ""
         duration = session.succeeded(params)
+        # Every consumer is back: now the channels take the application's publishes again.
+        for channel in list(self._channels.values()):
+            channel._on_recovered()
         self._kick()
         session.run_callbacks(session.callbacks.recovered, self, session.attempts + 1, duration)
 

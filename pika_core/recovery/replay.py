@@ -8,9 +8,12 @@ dead connection. Both adapter families drive it the same way.
 Order: every channel is opened with its settings (qos, confirm mode, tx, flow) right away;
 on a channel of its own the replay declares exchanges, then queues (server-named ones get
 new names, and bindings and consumers follow them), then bindings; it then closes that
-channel. A channel is handed back to the application (``on_channel_ready``) once its
-settings are confirmed and the topology is done, right after its consumers were queued, so
-that anything the application sends next goes out after them.
+channel. A channel is handed back (``on_channel_ready``) once its settings are confirmed and
+the topology is done, right after its consumers were queued: its deliveries may flow from
+then on. The replay is ``done`` when every consumer is confirmed; the facades give the
+channels back to the application's publishes and requests only then, so that nothing the
+application sends overtakes a consumer's re-registration (a quorum queue without a leader
+yet holds its consume-ok back).
 """
 
 from __future__ import annotations
