@@ -60,6 +60,7 @@ class BrokerNode:
         workspace: Workspace,
         short_name: str,
         extra_config: dict[str, str] | None = None,
+        plugins: Sequence[str] = (),
     ) -> None:
         self.workspace = workspace
         self.short_name = short_name
@@ -74,7 +75,7 @@ class BrokerNode:
         self.api = ManagementApi(self.management_port)
         self._server: subprocess.Popen[bytes] | None = None
         self.watermark_changed = False
-        self._write_config(extra_config or {})
+        self._write_config(extra_config or {}, plugins)
 
     def __repr__(self) -> str:
         return f"<BrokerNode {self.name} amqp={self.amqp_port} http={self.management_port}>"
@@ -93,7 +94,7 @@ class BrokerNode:
 
     # --- configuration and environment -------------------------------------------------------
 
-    def _write_config(self, extra: dict[str, str]) -> None:
+    def _write_config(self, extra: dict[str, str], plugins: Sequence[str]) -> None:
         settings = {
             "listeners.tcp.default": f"127.0.0.1:{self.amqp_port}",
             "management.tcp.port": str(self.management_port),
@@ -107,7 +108,8 @@ class BrokerNode:
         lines = [f"{key} = {value}" for key, value in settings.items()]
         (self.dir / "rabbitmq.conf").write_text("\n".join(lines) + "\n")
         (self.dir / "advanced.config").write_text("[].\n")
-        (self.dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        enabled = ",".join(["rabbitmq_management", *plugins])
+        (self.dir / "enabled_plugins").write_text(f"[{enabled}].\n")
         # Empty on purpose: /etc/rabbitmq/rabbitmq-env.conf names the default node.
         (self.dir / "rabbitmq-env.conf").write_text("")
 

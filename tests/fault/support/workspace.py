@@ -157,6 +157,17 @@ class Workspace:
         self.taken_ports.extend(ports)
         return ports
 
+    def allocate_port(self) -> int:
+        """One more free port in the test range (a TLS listener's), remembered like the others."""
+        low, high = PORT_RANGE
+        candidates = [port for port in range(low, high + 1) if port not in self.taken_ports]
+        random.shuffle(candidates)
+        for port in candidates:
+            if _port_free(port):
+                self.taken_ports.append(port)
+                return port
+        raise RuntimeError(f"no free port in {PORT_RANGE}: stop leftover test brokers")
+
     def remove(self) -> None:
         """Delete the run directory (after every node has stopped)."""
         shutil.rmtree(self.dir, ignore_errors=True)
