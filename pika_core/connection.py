@@ -968,6 +968,8 @@ class Connection:
         for channel in list(self._channels.values()):
             channel._on_recovered()
         self._kick()
+        # Plugins hear of the new protocol connection once it is usable again (hookspecs).
+        _hooks.connection_opened(self)
         session.run_callbacks(session.callbacks.recovered, self, session.attempts + 1, duration)
 
     def _recovery_gave_up(self) -> None:

@@ -142,8 +142,13 @@ def pika_connection_created(connection: Any) -> None:
 def pika_connection_opened(connection: Any) -> None:
     """A connection completed the AMQP handshake and is usable.
 
-    Called: once per successful connection.open-ok, before the application's open callback
-    (and, after a recovery, again for the new protocol connection).
+    Called: once per successful connection.open-ok, before the application's open callback;
+    after an automatic recovery, again for the same connection object, once the new protocol
+    connection is open and its channels and consumers are restored, before the application's
+    on_recovered callbacks (a recovery attempt that fails half-way does not call it). A lost
+    connection that recovers is not reported to pika_connection_closed: a plugin that keeps
+    state per connection gets this call again for a connection it already knows, and
+    ``connection.params`` are the parameters of the endpoint that answered.
     Thread: the connection's I/O loop thread; for BlockingConnection the thread driving it.
 
     :param connection: the connection facade, now open.

@@ -225,7 +225,7 @@ class BlockingConnection:
             self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _release, self._thread, pump)
         LOGGER.info("Connection opened to %s:%s", params.host, params.port)
-        if not recovering:
+        if not recovering:  # a recovery tells the plugins once its topology is replayed
             hooks.connection_opened(self)
 
     def __repr__(self) -> str:
@@ -599,6 +599,8 @@ class BlockingConnection:
         self._recovering = False
         self._opened = True
         duration = session.succeeded(params)
+        # Plugins hear of the new protocol connection once it is usable again (hookspecs).
+        hooks.connection_opened(self)
         for callback in session.callbacks.recovered:
             self._ready.append((0, False, callback, (self, session.attempts + 1, duration)))
         self._wakeup = True
