@@ -91,6 +91,9 @@ class BlockingConnection:
         self._ready: collections.deque[_Ready] = collections.deque()
         self._threadsafe: collections.deque[Callable[[], Any]] = collections.deque()
         self._threadsafe_lock = threading.Lock()
+        #: Set when a threadsafe callback is added: ends the recovery's wait between attempts,
+        #: when there is no socket whose wake-up pair could interrupt it.
+        self._threadsafe_added = threading.Event()
         self._timers = TimerQueue()
         self._dispatch_depth = 0
         #: Set whenever something arrived that a waiting process_data_events should return for.
@@ -392,12 +395,7 @@ class BlockingConnection:
         if events:
             self._process(events)
         if self._threadsafe:
-            with self._threadsafe_lock:
-                pending = list(self._threadsafe)
-                self._threadsafe.clear()
-            for callback in pending:
-                self._ready.append((0, False, callback, ()))
-            self._wakeup = True
+            self._take_threadsafe()
         if due is not None:
             now = time.monotonic()
             for timer_id, callback in self._timers.pop_due(now):
@@ -414,6 +412,17 @@ class BlockingConnection:
                 f"(resource alarm) for more than {self._blocked_timeout} s"
             )
             self._process(pump.lose(error))
+
+    def _take_threadsafe(self) -> None:
+        """Queue the callbacks other threads added, for the next dispatch."""
+        with self._threadsafe_lock:
+            self._threadsafe_added.clear()
+            pending = list(self._threadsafe)
+            self._threadsafe.clear()
+        if pending:
+            for callback in pending:
+                self._ready.append((0, False, callback, ()))
+            self._wakeup = True
 
     def _raise_if_closed(self) -> None:
         """Raise why the connection ended, unless this client closed it on purpose."""
@@ -523,12 +532,19 @@ class BlockingConnection:
             if not channel._recovering and not channel._on_connection_lost(exc):
                 del self._channels[number]
 
-    def _await_recovery(self, limit: float | None, raise_on_timeout: bool = True) -> None:
-        """Run the recovery for up to ``limit`` s (negative: blocking_wait; None: no limit)."""
+    def _await_recovery(
+        self, limit: float | None, raise_on_timeout: bool = True, until_wakeup: bool = False
+    ) -> None:
+        """Run the recovery for up to ``limit`` s (negative: blocking_wait; None: no limit).
+
+        With ``until_wakeup`` (process_data_events) return early once callbacks are ready.
+        """
         if not self._recovering:
             return
         deadline = self._recovery_deadline(limit)
         while self._recovering:
+            if until_wakeup and self._wakeup:
+                return
             if time.monotonic() >= deadline:
                 if raise_on_timeout:
                     raise RecoveryTimeoutError(
@@ -546,8 +562,11 @@ class BlockingConnection:
         now = time.monotonic()
         if now < self._next_attempt_at:
             pause = min(self._next_attempt_at, until) - now
-            if pause > 0:
-                time.sleep(pause)
+            # No busy loop, but a threadsafe callback ends the wait: the caller dispatches it
+            # (process_data_events, sleep, start_consuming) and the recovery goes on after.
+            if pause > 0 and not self._threadsafe:
+                self._threadsafe_added.wait(pause)
+            self._take_threadsafe()
             if time.monotonic() < self._next_attempt_at:
                 return
         for params in session.pass_order():
@@ -833,13 +852,17 @@ class BlockingConnection:
         if not callable(callback):
             raise TypeError("callback must be callable")
         with self._threadsafe_lock:
-            if self.is_closed or self._pump is None:
+            # While recovering (even between attempts, with no socket) callbacks are taken.
+            if self.is_closed:
                 raise exceptions.ConnectionWrongStateError(
                     "BlockingConnection.add_callback_threadsafe() called on closed or closing "
                     "connection."
                 )
             self._threadsafe.append(callback)
-            self._pump.wake()
+            self._threadsafe_added.set()
+            pump = self._pump
+            if pump is not None:
+                pump.wake()
 
     def update_secret(self, new_secret: str, reason: str) -> None:
         """Send Connection.UpdateSecret (for expiring tokens) and wait for UpdateSecretOk."""
@@ -911,7 +934,9 @@ class BlockingConnection:
                 left = 0.0 if ready else deadline - time.monotonic()
                 if self._recovering:
                     if not ready:
-                        self._await_recovery(max(left, 0.0), raise_on_timeout=False)
+                        self._await_recovery(
+                            max(left, 0.0), raise_on_timeout=False, until_wakeup=True
+                        )
                     if self._close_error is not None:
                         self._raise_if_closed()
                         return
