@@ -257,6 +257,11 @@ class Connection:
         protocol.connect()
         self._flush()
 
+    def inbound_missing(self) -> int:
+        """Bytes the frame being received still needs (a read-size hint for transports)."""
+        protocol = self._protocol
+        return 0 if protocol is None else protocol.inbound_missing
+
     def _on_data_available(self, data: bytes) -> None:
         """Bytes arrived from the stream: feed the protocol and dispatch what it completed."""
         protocol = self._protocol

@@ -424,6 +424,12 @@ class FrameReader:
         """How many bytes of an unfinished frame the reader holds."""
         return self._have
 
+    @property
+    def missing(self) -> int:
+        """How many more bytes the unfinished frame needs (0 when no frame is unfinished; at
+        least that many: the frame's size may not be known yet)."""
+        return self._need - self._have if self._have else 0
+
     def feed(self, data: amqp_object.Buffer) -> list[RawFrame]:
         """Add received bytes; return the frames they complete, in order.
 

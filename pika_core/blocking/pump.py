@@ -28,6 +28,9 @@ LOGGER = logging.getLogger("pika_core.adapters.blocking_connection")
 
 #: Size of the receive buffer: big enough to take a burst of deliveries in one system call.
 RECV_SIZE = 256 * 1024
+#: When the frame being received still needs this many bytes, the next read allocates its own
+#: buffer (recv) instead of filling the reused one (recv_into, then a copy).
+LARGE_REST = 64 * 1024
 #: A heartbeat frame (type 8, channel 0, size 0, frame end).
 HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
@@ -252,9 +255,17 @@ class SocketPump:
         view = self._rview
         feed = self.protocol.feed
         events: list[Any] = []
+        protocol = self.protocol
         while True:
             try:
-                size = sock.recv_into(rbuf)
+                if protocol.inbound_missing < LARGE_REST:
+                    size = sock.recv_into(rbuf)
+                    data: Any = view[:size]  # copied by the reader
+                else:
+                    # The rest of a large frame: read it into a buffer of its own, which the
+                    # reader keeps as it is (one copy less per byte of a large message).
+                    data = sock.recv(RECV_SIZE)
+                    size = len(data)
             except _WOULD_BLOCK:
                 break
             except OSError as exc:
@@ -262,7 +273,7 @@ class SocketPump:
             if not size:
                 return events + self._lost(None)
             with self.lock:
-                events += feed(view[:size], time.monotonic())
+                events += feed(data, time.monotonic())
             if size < RECV_SIZE and not self._tls:
                 break
         return events

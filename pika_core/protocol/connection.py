@@ -272,6 +272,12 @@ class ConnectionProtocol:
         return self._out_size
 
     @property
+    def inbound_missing(self) -> int:
+        """Bytes the frame being received still needs (0 between frames): a transport may
+        read a large rest into a fresh buffer instead of copying it out of a reused one."""
+        return self._reader.missing
+
+    @property
     def inbound_buffered(self) -> int:
         """Bytes held for unfinished frames and partly assembled messages (memory bound checks)."""
         total = self._reader.buffered

@@ -652,3 +652,17 @@ def test_deliver_caches_stay_bounded() -> None:
         assert (method.consumer_tag, method.routing_key) == (f"t{index}", f"r{index}")
     assert len(frame._consumer_tags) <= frame._DELIVER_CACHE_SIZE
     assert len(frame._deliver_tails) <= frame._DELIVER_CACHE_SIZE
+
+
+def test_missing_counts_what_the_unfinished_frame_still_needs() -> None:
+    reader = FrameReader()
+    reader.frame_max = 131072
+    data = Body(1, b"x" * 100_000).marshal()
+    assert reader.missing == 0
+    assert reader.feed(data[:5]) == []
+    assert reader.missing == 2  # the 7-byte frame header is not complete yet
+    assert reader.feed(data[5:1000]) == []
+    assert reader.missing == len(data) - 1000
+    frames = reader.feed(data[1000:])
+    assert [bytes(payload) for _, _, payload in frames] == [b"x" * 100_000]
+    assert reader.missing == 0

@@ -45,6 +45,9 @@ LOGGER = logging.getLogger(__name__)
 
 #: Bytes asked of each ``recv_into``; large enough for a full frame_max frame and then some.
 READ_BUFFER_SIZE = 256 * 1024
+#: When the protocol still needs this many bytes of a frame (``inbound_missing()``), the next
+#: read gets a buffer of its own (recv) instead of the reused one plus a copy (recv_into).
+LARGE_REST = 64 * 1024
 #: Default write-buffer limits: above HIGH the protocol's ``pause_writing()`` is called, and
 #: ``resume_writing()`` once the buffer drains to LOW.
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
@@ -501,7 +504,13 @@ class StreamTransport(AbstractStreamTransport):
         rbuf = self._rbuf
         while True:
             try:
-                nbytes = sock.recv_into(rbuf)
+                if self._protocol.inbound_missing() < LARGE_REST:
+                    data = None
+                    nbytes = sock.recv_into(rbuf)
+                else:
+                    # The rest of a large frame: a buffer of its own, handed over uncopied.
+                    data = sock.recv(READ_BUFFER_SIZE)
+                    nbytes = len(data)
             except _WOULD_BLOCK:
                 break
             except ssl.SSLWantReadError:
@@ -518,7 +527,9 @@ class StreamTransport(AbstractStreamTransport):
                 return
             self.bytes_received += nbytes
             try:
-                self._protocol.data_received(self._rview[:nbytes].tobytes())
+                self._protocol.data_received(
+                    self._rview[:nbytes].tobytes() if data is None else data
+                )
             except Exception as exc:
                 LOGGER.exception("protocol.data_received() failed; aborting the stream")
                 self._terminate(exc)

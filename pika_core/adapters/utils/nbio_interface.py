@@ -246,6 +246,13 @@ class AbstractStreamProtocol(abc.ABC):
         Thread: the I/O loop's thread.
         """
 
+    def inbound_missing(self) -> int:
+        """How many more bytes the protocol needs to finish what it is receiving (0 by
+        default): a hint that lets a transport read a large rest into a buffer of its own
+        instead of copying it out of a reused one. Thread: the I/O loop's thread.
+        """
+        return 0
+
 
 class AbstractStreamTransport(abc.ABC):
     """The sending side of a stream: a subset of ``asyncio.Transport``.

@@ -91,3 +91,39 @@ def test_a_socket_error_stops_sending_and_is_kept(pair: Any) -> None:
                 break
     assert isinstance(pump.send_error, OSError)
     pump.close_socket()
+
+
+class RecordingProtocol(ScriptedProtocol):
+    """Records what the pump feeds; claims to miss ``missing`` bytes of a frame."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__()
+        self.inbound_missing = missing
+        self.fed: list[Any] = []
+
+    def feed(self, data: Any, now: float) -> list[Any]:
+        self.fed.append((type(data), bytes(data)))
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+@pytest.mark.parametrize("missing", [0, 1 << 20])
+def test_the_rest_of_a_large_frame_is_read_into_its_own_bytes(pair: Any, missing: int) -> None:
+    left, right = pair
+    protocol = RecordingProtocol(missing)
+    pump = SocketPump(left, protocol)
+    right.sendall(b"abc" * 1000)
+    received = b""
+    for _ in range(50):
+        pump.turn(0.1)
+        received = b"".join(data for _, data in protocol.fed)
+        if len(received) == 3000:
+            break
+    assert received == b"abc" * 1000
+    kinds = {kind for kind, _ in protocol.fed}
+    # Between frames: a view of the reused buffer (the reader copies it); inside a large frame:
+    # a bytes object of its own, which the reader keeps without copying.
+    assert kinds == ({bytes} if missing else {memoryview})
+    pump.close_socket()

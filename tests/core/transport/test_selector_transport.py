@@ -387,3 +387,26 @@ def test_tls_without_hostname_is_refused_by_a_checking_context(
         ioloop, connected_socket(server.address), RecordingProtocol(), client_context(tls_certs)
     )
     assert isinstance(result, ValueError)  # check_hostname needs a server_hostname
+
+
+class LargeFrameProtocol(RecordingProtocol):
+    """Claims to be inside a large frame: the transport reads into buffers of their own."""
+
+    def inbound_missing(self) -> int:
+        return 1 << 20
+
+
+@pytest.mark.parametrize("protocol_class", [RecordingProtocol, LargeFrameProtocol])
+def test_reads_arrive_whole_either_way_of_reading(
+    ioloop: IOLoop, make_server: MakeServer, protocol_class: type[RecordingProtocol]
+) -> None:
+    server = make_server("echo")
+    protocol = protocol_class()
+    transport, _ = open_stream(ioloop, connected_socket(server.address), protocol)
+    payload = bytes(range(256)) * 2000  # 512,000 bytes: several reads
+    transport.write(payload)
+    spin(ioloop, lambda: len(protocol.data) >= len(payload))
+    assert bytes(protocol.data) == payload
+    assert all(type(chunk) is bytes for chunk in protocol.chunks)
+    transport.abort()
+    spin(ioloop, lambda: bool(protocol.lost))
