@@ -769,6 +769,46 @@ def encode_publish(
     return _encode_publish_split(method, channel, body, properties, frame_max)
 
 
+def encode_publish_parts(
+    channel: int,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    properties: amqp_object.Properties | None,
+    mandatory: bool,
+    frame_max: int,
+) -> list[Any]:
+    """``encode_publish`` as a list of buffers whose concatenation is its result: the body's
+    frames as memoryviews of ``body`` (no copy; ``body`` must not change until they are
+    sent), the small pieces between them joined. For writers that can send several buffers
+    at once (``socket.sendmsg``); a body that fits one frame gives a one-item list."""
+    if len(body) <= (frame_max or DEFAULT_MAX_FRAME_SIZE_CAP) - 8:
+        return [
+            encode_publish(channel, exchange, routing_key, body, properties, mandatory, frame_max)
+        ]
+    key = (channel, exchange, routing_key, mandatory)
+    method = _publish_cache.get(key) or _publish_method_frame(key)
+    return join_small(_publish_split_pieces(method, channel, body, properties, frame_max), 4096)
+
+
+def join_small(pieces: Any, limit: int) -> list[Any]:
+    """``pieces`` with each run of pieces shorter than ``limit`` joined into one ``bytes``
+    (the longer ones kept as they are): few buffers for one ``sendmsg``, no big copy."""
+    buffers: list[Any] = []
+    small: list[Any] = []
+    for piece in pieces:
+        if len(piece) < limit:
+            small.append(piece)
+            continue
+        if small:
+            buffers.append(b"".join(small))
+            small = []
+        buffers.append(piece)
+    if small:
+        buffers.append(b"".join(small))
+    return buffers
+
+
 def _encode_publish_split(
     method: bytes,
     channel: int,
@@ -777,6 +817,17 @@ def _encode_publish_split(
     frame_max: int,
 ) -> bytes:
     """Encode a publish whose body is empty or needs more than one body frame."""
+    return b"".join(_publish_split_pieces(method, channel, body, properties, frame_max))
+
+
+def _publish_split_pieces(
+    method: bytes,
+    channel: int,
+    body: bytes,
+    properties: amqp_object.Properties | None,
+    frame_max: int,
+) -> list[Any]:
+    """The pieces of a publish whose body is empty or needs more than one body frame."""
     if frame_max == 0:
         frame_max = DEFAULT_MAX_FRAME_SIZE_CAP
     elif frame_max < _FRAME_MIN_SIZE:
@@ -794,7 +845,7 @@ def _encode_publish_split(
         pieces.append(pack(_FRAME_BODY, channel, len(fragment)))
         pieces.append(fragment)  # type: ignore[arg-type]
         pieces.append(_FRAME_END_BYTES)
-    return b"".join(pieces)
+    return pieces
 
 
 def _build_unpackers() -> tuple[

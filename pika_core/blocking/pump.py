@@ -82,11 +82,13 @@ class SocketPump:
         coalesced into one bytearray so that a backlog of small frames still goes out in few
         system calls.
         """
-        data = self.protocol.data_to_send(time.monotonic())
+        buffers = self.protocol.buffers_to_send(time.monotonic())
         pending = self._pending
-        if data:
-            if pending:
-                self._enqueue(data)
+        if buffers:
+            data = buffers[0]
+            if pending or len(buffers) > 1:
+                for data in buffers:
+                    self._enqueue(data)
             else:
                 if self.closed or self.send_error is not None:
                     return False  # the connection is lost: nothing more goes out

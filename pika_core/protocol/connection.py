@@ -39,7 +39,14 @@ from pika_core.exceptions import (
     ProbableAuthenticationError,
     StreamLostError,
 )
-from pika_core.frame import HEARTBEAT_FRAME, FrameReader, encode_method, encode_publish
+from pika_core.frame import (
+    HEARTBEAT_FRAME,
+    FrameReader,
+    encode_method,
+    encode_publish,
+    encode_publish_parts,
+    join_small,
+)
 from pika_core.protocol import events as ev
 from pika_core.protocol.channel import (
     CLOSING,
@@ -132,6 +139,8 @@ _SECRET_METHODS = frozenset(
 
 # The hot events are built without NamedTuple.__new__'s Python frame (same tuples).
 _new_event = tuple.__new__
+# Bodies at least this big (and bytes, so immutable) are queued as views of their frames.
+_PARTS_MIN = 65536
 _Delivery = ev.Delivery
 _Confirmation = ev.Confirmation
 
@@ -195,6 +204,8 @@ class ConnectionProtocol:
         self._reader = FrameReader()
         self._out: list[bytes] = []
         self._out_size = 0
+        #: Whether _out holds views of a large body (see buffers_to_send).
+        self._out_parts = False
         self._events: list[ev.Event] = []
         self._now = 0.0
         self._heartbeat = HeartbeatTimer()
@@ -322,14 +333,35 @@ class ConnectionProtocol:
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
+        if type(data) is not bytes:
+            data = bytes(data)  # a lone view of a large body
         self._out = []
         self._out_size = 0
+        self._out_parts = False
         self.bytes_sent += len(data)
         if now is None:
             self._heartbeat.write_pending = True
         else:
             self._heartbeat.last_write = now
         return data
+
+    def buffers_to_send(self, now: float | None = None) -> list[Any]:
+        """``data_to_send`` as a list of buffers, for writers that send several at once
+        (``socket.sendmsg``): the frames of a large body come as memoryviews of it, small
+        pieces between them joined; without a large body, one ``bytes`` (or nothing)."""
+        if not self._out_parts:
+            data = self.data_to_send(now)
+            return [data] if data else []
+        buffers = join_small(self._out, _PARTS_MIN)
+        self.bytes_sent += self._out_size
+        self._out = []
+        self._out_size = 0
+        self._out_parts = False
+        if now is None:
+            self._heartbeat.write_pending = True
+        else:
+            self._heartbeat.last_write = now
+        return buffers
 
     def _write(self, data: bytes) -> None:
         self._out.append(data)
@@ -984,11 +1016,22 @@ class ConnectionProtocol:
         state = self._channels.get(channel)
         if state is None or state.state != OPEN or self._state != STATE_OPEN:
             raise self._unusable(channel)
-        data = encode_publish(
-            channel, exchange, routing_key, body, properties, mandatory, self.frame_max
-        )
-        self._out.append(data)
-        self._out_size += len(data)
+        size = len(body)
+        if size < _PARTS_MIN or type(body) is not bytes:
+            data = encode_publish(
+                channel, exchange, routing_key, body, properties, mandatory, self.frame_max
+            )
+            self._out.append(data)
+            self._out_size += len(data)
+        else:
+            # A large immutable body: its frames stay views of it until they are sent
+            # (joined by data_to_send, or sent as they are through buffers_to_send).
+            parts = encode_publish_parts(
+                channel, exchange, routing_key, body, properties, mandatory, self.frame_max
+            )
+            self._out.extend(parts)
+            self._out_size += sum(len(part) for part in parts)
+            self._out_parts = True
         if state.confirming:
             state.publish_seq += 1
             return state.publish_seq

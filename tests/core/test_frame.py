@@ -666,3 +666,20 @@ def test_missing_counts_what_the_unfinished_frame_still_needs() -> None:
     frames = reader.feed(data[1000:])
     assert [bytes(payload) for _, _, payload in frames] == [b"x" * 100_000]
     assert reader.missing == 0
+
+
+@pytest.mark.parametrize("size", [0, 10, 131064, 131065, 1 << 20, (1 << 20) + 7])
+@pytest.mark.parametrize("frame_max", [4096, 131072, 0])
+def test_publish_parts_join_to_the_publish_bytes(size: int, frame_max: int) -> None:
+    body = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    props = spec.BasicProperties(content_type="text/plain", delivery_mode=2)
+    args = (3, "ex", "rk", body, props, True, frame_max)
+    parts = frame.encode_publish_parts(*args)
+    assert b"".join(parts) == frame.encode_publish(*args)
+    views = [part for part in parts if isinstance(part, memoryview)]
+    if size > (frame_max or frame.DEFAULT_MAX_FRAME_SIZE_CAP) - 8 and frame_max != 4096:
+        # The body's frames are views of it, not copies; the rest is joined around them.
+        assert views and all(view.obj is body for view in views)
+        assert len(parts) <= 2 * len(views) + 1
+    else:
+        assert not views

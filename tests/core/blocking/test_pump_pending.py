@@ -24,6 +24,10 @@ class ScriptedProtocol:
     def data_to_send(self, now: float | None = None) -> bytes:
         return self.queue.pop(0) if self.queue else b""
 
+    def buffers_to_send(self, now: float | None = None) -> list[bytes]:
+        data = self.data_to_send(now)
+        return [data] if data else []
+
 
 @pytest.fixture
 def pair() -> Any:

@@ -521,3 +521,34 @@ def test_a_confirm_read_together_with_a_bad_frame_is_still_reported() -> None:
     assert isinstance(result[-1], events.ConnectionClosed)
     assert result[-1].exception.reply_code == 501
     assert server.close_codes()[0] == 501
+
+
+def test_a_large_body_goes_out_as_views_through_buffers_to_send() -> None:
+
+    body = bytes(range(256)) * 4096  # 1 MiB: eight frames at frame_max 131072
+    sender = opened()
+    sender.protocol.basic_ack(1, 7)  # a small frame queued before it
+    sender.protocol.publish(1, "", "q", body)
+    size = sender.protocol.outbound_size
+    before = sender.protocol.bytes_sent
+    buffers = sender.protocol.buffers_to_send(1.0)
+    assert any(isinstance(b, memoryview) and b.obj is body for b in buffers)
+    expected = encode_method(1, spec.Basic.Ack(7, False)) + encode_publish(
+        1, "", "q", body, None, False, 131072
+    )
+    assert b"".join(buffers) == expected and len(expected) == size
+    assert sender.protocol.bytes_sent - before == size
+    assert sender.protocol.outbound_size == 0 and sender.protocol.buffers_to_send() == []
+    # data_to_send gives the same bytes in one piece.
+    joined = opened()
+    joined.protocol.basic_ack(1, 7)
+    joined.protocol.publish(1, "", "q", body)
+    assert joined.protocol.data_to_send() == expected
+    # A mutable body is copied at publish time, never queued as a view.
+    mutable = opened()
+    data = bytearray(body)
+    mutable.protocol.publish(1, "", "q", data)
+    data[:4] = b"XXXX"
+    assert b"".join(mutable.protocol.buffers_to_send()) == encode_publish(
+        1, "", "q", body, None, False, 131072
+    )
