@@ -77,8 +77,31 @@ def masked(body: bytes) -> bool:
     return "someone@" not in text and "4111 1111 1111 1111" not in text
 
 
+_CREATED: list[str] = []
+
+
 def queue_name(prefix: str) -> str:
-    return f"{prefix}.streamdal.{uuid.uuid4().hex[:8]}"
+    """A fresh queue name; the queue is deleted after the test (see ``delete_queues``)."""
+    name = f"{prefix}.streamdal.{uuid.uuid4().hex[:8]}"
+    _CREATED.append(name)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def delete_queues() -> Iterator[None]:
+    """Leave nothing on the shared broker: delete the queues the test named."""
+    yield
+    if not _CREATED:
+        return
+    names = list(_CREATED)
+    _CREATED.clear()
+    connection = BlockingConnection(ConnectionParameters("127.0.0.1"))
+    try:
+        channel = connection.channel()
+        for name in names:
+            channel.queue_delete(name)
+    finally:
+        connection.close()
 
 
 @pytest.fixture
