@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pika_core import exceptions, frame, spec, validators
 from pika_core import hooks as _hooks
 from pika_core.callback import CallbackManager
+from pika_core.capabilities import ServerCapabilities
 from pika_core.parameters import ConnectionParameters, Parameters, SSLOptions, URLParameters
 from pika_core.protocol import ConnectionProtocol
 from pika_core.protocol import connection as _pstate
@@ -89,7 +90,7 @@ def _new_protocol(params: Parameters, connection: Connection) -> ConnectionProto
     )
 
 
-class Connection:
+class Connection(ServerCapabilities):
     """The asynchronous (callback) connection API of pika; subclass it for a transport."""
 
     ON_CONNECTION_CLOSED = "_on_connection_closed"
@@ -344,29 +345,6 @@ class Connection:
         """The broker's capabilities table."""
         caps = self.server_properties.get("capabilities")
         return caps if isinstance(caps, dict) else {}
-
-    def _capability(self, name: str) -> bool:
-        return bool(self.server_capabilities.get(name, False))
-
-    @property
-    def basic_nack(self) -> bool:
-        """Whether the broker supports basic.nack."""
-        return self._capability("basic.nack")
-
-    @property
-    def consumer_cancel_notify(self) -> bool:
-        """Whether the broker sends basic.cancel when a queue goes away."""
-        return self._capability("consumer_cancel_notify")
-
-    @property
-    def exchange_exchange_bindings(self) -> bool:
-        """Whether the broker supports exchange-to-exchange bindings."""
-        return self._capability("exchange_exchange_bindings")
-
-    @property
-    def publisher_confirms(self) -> bool:
-        """Whether the broker supports publisher confirms."""
-        return self._capability("publisher_confirms")
 
     @property
     def outbound_buffer_size(self) -> int:

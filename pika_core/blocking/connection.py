@@ -22,6 +22,7 @@ from pika_core.blocking.heartbeat_thread import HeartbeatThread
 from pika_core.blocking.pump import SocketPump
 from pika_core.blocking.timers import TimerQueue
 from pika_core.blocking.transport import open_socket
+from pika_core.capabilities import ServerCapabilities
 from pika_core.parameters import ConnectionParameters, Parameters
 from pika_core.protocol import ConnectionProtocol
 from pika_core.protocol import events as ev
@@ -61,7 +62,7 @@ ParametersArg = Union[None, Parameters, Sequence[Parameters]]
 _Ready = Tuple[int, bool, Callable[..., Any], Tuple[Any, ...]]
 
 
-class BlockingConnection:
+class BlockingConnection(ServerCapabilities):
     """A connection to RabbitMQ driven in the caller's thread (pika's ``BlockingConnection``).
 
     ``parameters`` is one ``ConnectionParameters``/``URLParameters`` or a sequence of them:
@@ -1021,36 +1022,6 @@ class BlockingConnection:
     def server_properties(self) -> dict[str, Any]:
         """The broker's connection.start server properties (product, version, capabilities)."""
         return self._server_properties
-
-    def _capability(self, name: str) -> bool:
-        capabilities = self._server_properties.get("capabilities") or {}
-        return bool(capabilities.get(name, False))
-
-    @property
-    def basic_nack_supported(self) -> bool:
-        """Whether the broker supports basic.nack."""
-        return self._capability("basic.nack")
-
-    @property
-    def consumer_cancel_notify_supported(self) -> bool:
-        """Whether the broker sends basic.cancel when a consumer's queue goes away."""
-        return self._capability("consumer_cancel_notify")
-
-    @property
-    def exchange_exchange_bindings_supported(self) -> bool:
-        """Whether the broker supports exchange-to-exchange bindings."""
-        return self._capability("exchange_exchange_bindings")
-
-    @property
-    def publisher_confirms_supported(self) -> bool:
-        """Whether the broker supports publisher confirms (confirm.select)."""
-        return self._capability("publisher_confirms")
-
-    # Legacy aliases (pika 0.x names).
-    basic_nack = basic_nack_supported
-    consumer_cancel_notify = consumer_cancel_notify_supported
-    exchange_exchange_bindings = exchange_exchange_bindings_supported
-    publisher_confirms = publisher_confirms_supported
 
 
 def _release(thread: HeartbeatThread | None, pump: SocketPump) -> None:
