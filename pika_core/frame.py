@@ -863,12 +863,3 @@ def _build_unpackers() -> tuple[
 
 
 _METHOD_UNPACKERS, _PROPERTY_UNPACKERS = _build_unpackers()
-
-# The tables behind decode_method and decode_header, for the protocol's inlined delivery path
-# (one Python call per frame less): a miss in either goes through the functions, which raise.
-METHOD_UNPACKERS = _METHOD_UNPACKERS
-"""Method payload decoders by the payload's first four bytes (the method index)."""
-BASIC_PROPERTY_DECODERS = _BASIC_DECODERS
-"""Basic.Properties decoders by flags word: ``decoder(payload, 14, len(payload))``."""
-CONTENT_HEADER_FLAGS = _CONTENT_HEADER_FLAGS
-"""Class id, weight, body size and first flags word of a content header payload."""

@@ -749,59 +749,49 @@ class BlockingChannel(TopologyMethods):
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge one delivery (or all up to ``delivery_tag`` with multiple=True)."""
-        message_hooks = self._hooks
-        if message_hooks is not None:
-            message_hooks.on_settle(delivery_tag, multiple, "ack", False)
-        tags = self._tags
-        if tags is not None:
-            if self._recovering:
-                tags.stale_during_outage(delivery_tag)
-                return
-            delivery_tag = tags.outbound(delivery_tag, multiple)
-            if delivery_tag == STALE:
-                return
-        self._check_open()
-        with self._lock:
-            self._protocol.basic_ack(self._number, delivery_tag, multiple)
-        self._connection._after_ack()
+        tag = self._settle_tag(delivery_tag, multiple, "ack", False)
+        if tag is not None:
+            with self._lock:
+                self._protocol.basic_ack(self._number, tag, multiple)
+            self._connection._after_ack()
 
     def basic_nack(
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Reject one or more deliveries (RabbitMQ extension), requeueing them by default."""
-        message_hooks = self._hooks
-        if message_hooks is not None:
-            message_hooks.on_settle(delivery_tag, multiple, "nack", requeue)
-        tags = self._tags
-        if tags is not None:
-            if self._recovering:
-                tags.stale_during_outage(delivery_tag)
-                return
-            delivery_tag = tags.outbound(delivery_tag, multiple)
-            if delivery_tag == STALE:
-                return
-        self._check_open()
-        with self._lock:
-            self._protocol.basic_nack(self._number, delivery_tag, multiple, requeue)
-        self._connection._after_ack()
+        tag = self._settle_tag(delivery_tag, multiple, "nack", requeue)
+        if tag is not None:
+            with self._lock:
+                self._protocol.basic_nack(self._number, tag, multiple, requeue)
+            self._connection._after_ack()
 
     def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
         """Reject one delivery, requeueing it by default."""
+        tag = self._settle_tag(delivery_tag, False, "reject", requeue)
+        if tag is not None:
+            with self._lock:
+                self._protocol.basic_reject(self._number, tag, requeue)
+            self._connection._after_ack()
+
+    def _settle_tag(
+        self, delivery_tag: int, multiple: bool, kind: str, requeue: bool
+    ) -> int | None:
+        """What ack, nack and reject share: tell the plugins, translate the tag the application
+        saw into the broker's (None: a delivery from before a recovery, dropped), check the
+        channel is open."""
         message_hooks = self._hooks
         if message_hooks is not None:
-            message_hooks.on_settle(delivery_tag, False, "reject", requeue)
+            message_hooks.on_settle(delivery_tag, multiple, kind, requeue)
         tags = self._tags
         if tags is not None:
             if self._recovering:
                 tags.stale_during_outage(delivery_tag)
-                return
-            delivery_tag = tags.outbound(delivery_tag, False)
+                return None
+            delivery_tag = tags.outbound(delivery_tag, multiple)
             if delivery_tag == STALE:
-                return
+                return None
         self._check_open()
-        with self._lock:
-            self._protocol.basic_reject(self._number, delivery_tag, requeue)
-        self._connection._after_ack()
+        return delivery_tag
 
     def basic_get(self, queue: str, auto_ack: bool = False, **options: Any) -> OptionalMessage:
         """Fetch one message: (Basic.GetOk, properties, body), or (None, None, None) if empty.

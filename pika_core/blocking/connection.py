@@ -113,9 +113,8 @@ class BlockingConnection(ServerCapabilities):
         #: When the previous publish (or ack outside a callback) was queued (burst detection).
         self._last_publish = 0.0
         self._ack_dirty = False
-        #: When the oldest ack queued by a callback and not yet sent was queued.
-        self._ack_since = 0.0
-        #: When the oldest queued ack has waited ACK_DELAY (checked after each callback).
+        #: When the oldest ack queued by a callback and not yet sent has waited ACK_DELAY
+        #: (checked after each callback).
         self._ack_due = 0.0
         self._secret_reply: Any = None
         self._server_properties: dict[str, Any] = {}
@@ -759,15 +758,14 @@ class BlockingConnection(ServerCapabilities):
         if self._dispatch_depth:
             if not self._ack_dirty:
                 self._ack_dirty = True
-                self._ack_since = since = _monotonic()
-                self._ack_due = since + ACK_DELAY
+                self._ack_due = _monotonic() + ACK_DELAY
             return
         self._after_publish(0)
 
     def _flush_acks(self) -> None:
         """After one consumer callback: send its acks if the oldest has waited ACK_DELAY s,
         else leave them for the end of the dispatch turn (one send for many callbacks)."""
-        if _monotonic() - self._ack_since >= ACK_DELAY:
+        if _monotonic() >= self._ack_due:
             self._send_acks()
         elif not self._dispatch_depth:
             # The consume() generator: the application runs between messages, so keep the

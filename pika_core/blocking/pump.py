@@ -84,30 +84,29 @@ class SocketPump:
         """
         buffers = self.protocol.buffers_to_send(time.monotonic())
         pending = self._pending
-        if buffers:
-            data = buffers[0]
-            if pending or len(buffers) > 1:
-                for data in buffers:
-                    self._enqueue(data)
-            else:
-                if self.closed or self.send_error is not None:
-                    return False  # the connection is lost: nothing more goes out
-                sent = self._send(data)
-                if sent == len(data):
-                    return True
-                if sent >= 0:
-                    pending.append(memoryview(data)[sent:])
-                    self._pending_size += len(data) - sent
-                return False
-        elif not pending:
+        if not buffers and not pending:
             return True
         if self.closed or self.send_error is not None:
+            return False  # the connection is lost: nothing more goes out
+        if len(buffers) == 1 and not pending:
+            # The common case: one buffer and nothing waiting; only what the socket does not
+            # take waits, as a view of the rest.
+            data = buffers[0]
+            sent = self._send(data)
+            if sent == len(data):
+                return True
+            if sent >= 0:
+                pending.append(memoryview(data)[sent:])
+                self._pending_size += len(data) - sent
             return False
+        for data in buffers:
+            self._enqueue(data)
         while pending:
-            if len(pending) > 1 and self._gather:
-                sent = self._send_many(pending)  # one system call for all of it, no join
-            else:
-                sent = self._send(pending[0])
+            # Several buffers go out in one sendmsg (scatter/gather, no join) where possible.
+            gather = len(pending) > 1 and self._gather
+            sent = self._send(
+                list(itertools.islice(pending, _IOV_MAX)) if gather else pending[0], gather
+            )
             if sent < 0:
                 return False
             self._pending_size -= sent
@@ -125,23 +124,11 @@ class SocketPump:
                 return False  # the socket is full
         return True
 
-    def _send_many(self, buffers: Any) -> int:
-        """One ``sendmsg`` of the pending buffers (scatter/gather): bytes taken, or -1."""
+    def _send(self, payload: Any, gather: bool = False) -> int:
+        """One ``send`` (``sendmsg`` of a list of buffers if ``gather``): bytes taken, 0 if the
+        socket is full, or -1 after a socket error (kept in ``send_error``)."""
         try:
-            sent: int = self.sock.sendmsg(list(itertools.islice(buffers, _IOV_MAX)))
-        except _WOULD_BLOCK:
-            return 0
-        except OSError as exc:
-            self.send_error = exc
-            return -1
-        if sent:
-            self.last_send = time.monotonic()
-        return sent
-
-    def _send(self, payload: Any) -> int:
-        """One ``send``: bytes taken (0 if the socket is full), or -1 after a socket error."""
-        try:
-            sent: int = self.sock.send(payload)
+            sent: int = self.sock.sendmsg(payload) if gather else self.sock.send(payload)
         except _WOULD_BLOCK:
             return 0
         except OSError as exc:

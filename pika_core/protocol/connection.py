@@ -102,7 +102,6 @@ _Method = Any
 # The decoders, typed loosely: the state machine reads method fields by name.
 decode_method: Callable[[bytes], Any] = frame.decode_method
 decode_header: Callable[[bytes], Any] = frame.decode_header
-_METHOD_UNPACKERS: Mapping[bytes, Callable[[bytes, int, int], Any]] = frame.METHOD_UNPACKERS
 
 # Inbound method INDEXes the state machine reacts to.
 _CONNECTION_START = spec.Connection.Start.INDEX
@@ -126,7 +125,6 @@ _BASIC_NACK = spec.Basic.Nack.INDEX
 _BASIC_REJECT = spec.Basic.Reject.INDEX
 _BASIC_CANCEL = spec.Basic.Cancel.INDEX
 _CONNECTION_CLASS = spec.Connection.Start.INDEX >> 16
-_BASIC_CLASS = spec.Basic.Deliver.INDEX >> 16
 
 # Methods whose arguments carry a secret: logged by name only.
 _SECRET_METHODS = frozenset(
@@ -333,16 +331,7 @@ class ConnectionProtocol:
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
-        if type(data) is not bytes:
-            data = bytes(data)  # a lone view of a large body
-        self._out = []
-        self._out_size = 0
-        self._out_parts = False
-        self.bytes_sent += len(data)
-        if now is None:
-            self._heartbeat.write_pending = True
-        else:
-            self._heartbeat.last_write = now
+        self._drained(now)
         return data
 
     def buffers_to_send(self, now: float | None = None) -> list[Any]:
@@ -353,6 +342,11 @@ class ConnectionProtocol:
             data = self.data_to_send(now)
             return [data] if data else []
         buffers = join_small(self._out, _PARTS_MIN)
+        self._drained(now)
+        return buffers
+
+    def _drained(self, now: float | None) -> None:
+        """Everything queued was handed out: count it, empty the queue, stamp the write."""
         self.bytes_sent += self._out_size
         self._out = []
         self._out_size = 0
@@ -361,7 +355,6 @@ class ConnectionProtocol:
             self._heartbeat.write_pending = True
         else:
             self._heartbeat.last_write = now
-        return buffers
 
     def _write(self, data: bytes) -> None:
         self._out.append(data)
@@ -415,7 +408,6 @@ class ConnectionProtocol:
         handlers = self._channel_handlers
         emit = self._events.append
         max_inbound = self._max_inbound
-        method_unpackers = _METHOD_UNPACKERS
         # Only the handshake and channel-0 methods change the connection state.
         is_open = self._state == STATE_OPEN
         count = len(frames)
@@ -462,12 +454,7 @@ class ConnectionProtocol:
                 continue
 
             if frame_type == 1:
-                unpack = method_unpackers.get(payload[:4])
-                method = (
-                    decode_method(payload)  # raises the error for an unknown or short payload
-                    if unpack is None
-                    else unpack(payload, 4, len(payload))
-                )
+                method = decode_method(payload)
                 if channel.content_kind:
                     raise _content_expected(method, number)
                 index = method.INDEX
