@@ -237,8 +237,6 @@ def validate_or_drop() -> Pipeline:
 
 @pytest.mark.parametrize("use_jsonschema", [True, False])
 def test_schema_false_with_drop_condition_drops_and_counts(use_jsonschema: bool) -> None:
-    if use_jsonschema:
-        pytest.importorskip("jsonschema", reason="the [jsonschema] extra is not installed")
     engine = Engine(use_jsonschema=use_jsonschema)
     engine.set_pipelines(("*", "*", "consumer", "orders.*"), [validate_or_drop()])
     events: list[Event] = []

@@ -18,7 +18,6 @@ def _registry() -> MetricsRegistry:
 
 
 def test_prometheus_collector_exposes_counters_and_histograms() -> None:
-    pytest.importorskip("prometheus_client", reason="needs prometheus-client")
     from pika_streamdal.exporters import PrometheusCollector
     from prometheus_client import CollectorRegistry, generate_latest
 
@@ -54,7 +53,6 @@ def test_prometheus_collector_exposes_counters_and_histograms() -> None:
 
 
 def test_otel_exporter_mirrors_updates_until_closed() -> None:
-    pytest.importorskip("opentelemetry.sdk", reason="needs opentelemetry-sdk")
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from pika_streamdal.exporters import OTelMetricsExporter

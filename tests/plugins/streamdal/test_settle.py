@@ -95,7 +95,6 @@ def test_after_deliver_gets_the_on_deliver_context_and_the_exception(
 
 @pytest.mark.broker
 def test_blocking_consumer_spans_and_settles_against_the_broker() -> None:
-    pytest.importorskip("opentelemetry.sdk", reason="the otel test needs opentelemetry-sdk")
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from pika_core import hooks
-from pika_core.plugins import PikaPluginManager
-from pika_core.spec import Basic
-
-pytest.importorskip("opentelemetry.sdk", reason="the otel test needs opentelemetry-sdk")
-
 import pika_streamdal
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -21,6 +13,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from opentelemetry.trace import SpanKind, StatusCode
 from pika_streamdal.parameters import ConnectionParameters
 from pika_streamdal.tracing import TracingInterceptor
+
+from pika_core import hooks
+from pika_core.plugins import PikaPluginManager
+from pika_core.spec import Basic
 
 
 class Conn:
