@@ -346,6 +346,48 @@ def _bad_header_payload(payload: bytes) -> FrameError:
 # Reading
 
 
+# A delivery template: what the deliveries of one consumer share when their exchange, routing
+# key, property sizes and body size repeat (the common case): the bytes before the delivery
+# tag, the bytes from the exchange to the content header's weight, and the decoded strings.
+# (prefix, middle, tag_at, middle_at, props_at, header_end, need, unpack, channel, consumer tag,
+# exchange, routing key)
+_Template = Tuple[bytes, bytes, int, int, int, int, int, Callable[..., Any], int, str, str, str]
+_TEMPLATE_REBUILDS = 8
+# Once they are spent, one more try per this many deliveries read the long way.
+_TEMPLATE_RETRY = 64
+_template_structs: dict[int, Any] = {}
+
+
+def _template_of(
+    data: bytes, offset: int, end: int, h_end: int, channel: int, method: Any
+) -> _Template:
+    """The template of the delivery whose method frame starts at ``offset`` (frame-end at
+    ``end``) and whose content header frame ends at ``h_end``, decoded as ``method``."""
+    tag_at = 12 + data[offset + 11]
+    header = end + 1
+    middle = data[offset + tag_at + 9 : header + 11]
+    unpack = _template_structs.get(len(middle))
+    if unpack is None:
+        # delivery tag, redelivered; skip the middle; body size, property flags
+        unpack = struct.Struct(f">QB{len(middle)}xQH").unpack_from
+        if len(_template_structs) < 256:
+            _template_structs[len(middle)] = unpack
+    return (
+        data[offset : offset + tag_at],
+        middle,
+        tag_at,
+        tag_at + 9,
+        header + 21 - offset,
+        h_end - offset,
+        h_end - offset + 8,
+        unpack,
+        channel,
+        method.consumer_tag,
+        method.exchange,
+        method.routing_key,
+    )
+
+
 class FrameReader:
     """Split an inbound byte stream into raw frames, checking every frame header as it arrives.
 
@@ -365,6 +407,8 @@ class FrameReader:
         "_have",
         "_max_payload",
         "_need",
+        "_template",
+        "_template_budget",
         "fuse",
         "fused",
         "pending_error",
@@ -394,6 +438,11 @@ class FrameReader:
         self.fuse: type[tuple[Any, ...]] | None = None
         #: How many deliveries the last feed() fused (each stands for three frames).
         self.fused = 0
+        # The layout of the last delivery fused the long way (see _template_of), and how many
+        # more times it may be rebuilt before one is used: a stream whose deliveries never
+        # repeat a layout stops paying for templates, but for one try every _TEMPLATE_RETRY.
+        self._template: _Template | None = None
+        self._template_budget = _TEMPLATE_REBUILDS
 
     @property
     def frame_max(self) -> int | None:
@@ -503,7 +552,56 @@ class FrameReader:
         unpack_header = _HEADER_FRAME_FLAGS.unpack_from
         unpack_deliver = _unpack_deliver
         decoders = _BASIC_DECODERS
+        template = self._template if fuse is not None else None
+        delivery: Any = fuse  # not None wherever a template is used
+        if template is not None:
+            (t_prefix, t_middle, t_tag_at, t_middle_at, t_props_at, t_h_end, t_need, t_unpack,
+             t_channel, t_consumer_tag, t_exchange, t_routing_key) = template  # fmt: skip
+        templated = 0
         while length - offset >= 7:
+            if (
+                template is not None
+                and data.startswith(t_prefix, offset)
+                and length - offset >= t_need
+                and data.startswith(t_middle, offset + t_middle_at)
+            ):
+                # A delivery laid out like the last one: its method frame (but for the delivery
+                # tag and redelivered flag) and its content header up to the body size are the
+                # template's bytes, so already checked; read the delivery tag, body size and
+                # flags in one step, then check the body frame.
+                delivery_tag, bits, body_size, flags = t_unpack(data, offset + t_tag_at)
+                h_end = offset + t_h_end
+                b_type, b_channel, b_size = unpack_from(data, h_end + 1)
+                b_end = h_end + 8 + b_size
+                if (
+                    data[h_end] == _FRAME_END
+                    and b_type == 3
+                    and b_channel == t_channel
+                    and b_size == body_size
+                    and 0 < b_size <= max_payload
+                    and b_end < length
+                    and data[b_end] == _FRAME_END
+                ):
+                    try:
+                        decoder = decoders.get(flags) or _basic_decoder(flags)
+                        properties = decoder(data, offset + t_props_at, h_end)
+                    except Exception:  # noqa: BLE001, S110 - the frame-by-frame path reports it
+                        pass
+                    else:
+                        method = _new_object(_Deliver)
+                        method.consumer_tag = t_consumer_tag
+                        method.delivery_tag = delivery_tag
+                        method.redelivered = (bits & 1) != 0
+                        method.exchange = t_exchange
+                        method.routing_key = t_routing_key
+                        append(
+                            new_tuple(
+                                delivery, (t_channel, method, properties, data[h_end + 8 : b_end])
+                            )
+                        )
+                        templated += 1
+                        offset = b_end + 1
+                        continue
             frame_type, channel, size = unpack_from(data, offset)
             if (frame_type > 3 or not frame_type) and (frame_type != _FRAME_HEARTBEAT or channel):
                 error = _bad_type(frame_type, channel)
@@ -564,6 +662,17 @@ class FrameReader:
                                 )
                             )
                             fused += 1
+                            budget = self._template_budget
+                            self._template_budget = budget - 1
+                            if budget > 0 or budget <= -_TEMPLATE_RETRY:
+                                if budget < 0:
+                                    self._template_budget = 0
+                                template = self._template = _template_of(
+                                    data, offset, end, h_end, channel, method
+                                )
+                                (t_prefix, t_middle, t_tag_at, t_middle_at, t_props_at, t_h_end,
+                                 t_need, t_unpack, t_channel, t_consumer_tag, t_exchange,
+                                 t_routing_key) = template  # fmt: skip
                             offset = b_end + 1
                             continue
             if frame_type == 3 and size >= _BODY_VIEW_MIN:
@@ -571,7 +680,9 @@ class FrameReader:
             else:
                 append((frame_type, channel, data[offset + 7 : end]))
             offset = end + 1
-        self.fused += fused
+        if templated:
+            self._template_budget = _TEMPLATE_REBUILDS
+        self.fused += fused + templated
         if error is not None:
             return error
         rest = length - offset

@@ -15,6 +15,8 @@ from fake_amqp_server import (
     opened,
     raw_frame,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pika_core import exceptions, spec
 from pika_core.protocol import events
@@ -230,3 +232,169 @@ def test_no_fusing_before_the_connection_is_open() -> None:
     assert server.protocol._reader.fused == 0
     assert type(result[0]).__name__ == "ConnectionOpened"
     expect_code(result, 504)
+
+
+# -- the template path: deliveries laid out like the one before them -------------------------
+
+
+def normalised(result: list) -> list:  # type: ignore[type-arg]
+    """summary(), with closed connections and channels reduced to their reply codes
+    (exceptions differ in identity, not in meaning)."""
+    out = []
+    for item in summary(result):
+        if isinstance(item, (events.ConnectionClosed, events.ChannelClosed)):
+            code = getattr(item.exception, "reply_code", None)
+            out.append((type(item).__name__, getattr(item, "channel", 0), code))
+        else:
+            out.append(item)
+    return out
+
+
+def test_repeated_layout_keeps_every_varying_field() -> None:
+    # Same consumer, exchange, routing key, property sizes and body size: after the first
+    # message, each one is read through the template; tags, redelivered flags, property
+    # values of the same length and bodies still come from each message's own bytes.
+    messages = [
+        content(
+            1,
+            spec.Basic.Deliver("ctag", tag, tag % 3 == 0, "ex", "rk"),
+            bytes([tag]) * 64,
+            spec.BasicProperties(message_id=f"id-{tag:04d}", delivery_mode=1 + tag % 2),
+        )
+        for tag in range(1, 41)
+    ]
+    data = b"".join(messages)
+    whole = opened()
+    fast = whole.send(data)
+    assert whole.protocol._reader.fused == 40
+    assert whole.protocol._reader._template is not None
+    slow = feed_each_frame(opened(), data)
+    assert summary(fast) == summary(slow)
+    assert [(e.method.delivery_tag, e.method.redelivered) for e in fast][:3] == [
+        (1, False),
+        (2, False),
+        (3, True),
+    ]
+    assert [e.properties.message_id for e in fast][-1] == "id-0040"
+    assert [e.properties.delivery_mode for e in fast][:2] == [2, 1]
+    assert fast[-1].body == bytes([40]) * 64
+
+
+# What can differ between a delivery and the template it matches, spoiled after the bytes the
+# template compares: each must end the connection as the frame-by-frame path does.
+TEMPLATE_BAD = {
+    "bad header frame-end": (501, lambda d: d[: -1 - 7 - 3 - 1] + b"\x00" + d[-1 - 7 - 3 :]),
+    "bad body frame-end": (501, lambda d: d[:-1] + b"\x00"),
+    "body on another channel": (505, lambda d: d[: -1 - 3 - 7 + 1] + b"\x00\x02" + d[-1 - 3 - 4 :]),
+    "body longer than announced": (
+        505,
+        lambda d: d[: -1 - 3 - 4] + struct.pack(">I", 4) + b"abcd\xce",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATE_BAD))
+@pytest.mark.parametrize("split", [False, True])
+def test_a_message_spoiled_after_the_template_bytes(name: str, split: bool) -> None:
+    code, spoil = TEMPLATE_BAD[name]
+    first = content(1, deliver(1), b"abc")
+    second = spoil(content(1, deliver(2), b"xyz"))
+    server = opened()
+    server.open_channel(2)
+    if split:
+        result = feed_each_frame(server, first + second)
+    else:
+        result = server.send(first + second)
+        assert server.protocol._reader._template is not None
+    assert [e.method.delivery_tag for e in result[:1]] == [1]
+    expect_code(result, code)
+
+
+def test_malformed_properties_of_the_template_size_are_a_syntax_error() -> None:
+    good = spec.BasicProperties(content_type="abc")
+    first = content(1, deliver(1), b"abc", good)
+    second = content(1, deliver(2), b"xyz", good)
+    # The content type's length byte (3) now points past the end of the properties.
+    at = second.index(b"\x03abc")
+    bad = second[:at] + b"\x09" + second[at + 1 :]
+    result = opened().send(first + bad)
+    assert result[0].method.delivery_tag == 1
+    expect_code(result, 502)
+
+
+def test_templates_stop_being_rebuilt_for_layouts_that_never_repeat() -> None:
+    from pika_core import frame
+
+    data = b"".join(
+        content(1, spec.Basic.Deliver("c", tag, False, "ex", "k" * tag), b"b" * tag)
+        for tag in range(1, 30)
+    )
+    server = opened()
+    result = server.send(data)
+    assert [e.method.routing_key for e in result] == ["k" * tag for tag in range(1, 30)]
+    assert server.protocol._reader._template_budget < 0  # rebuilds spent, none used
+    # A layout that starts repeating gets its template at the next try, and the rebuilds back
+    # once that template is used.
+    again = b"".join(content(1, deliver(tag), b"x") for tag in range(1, 101))
+    result = server.send(again)
+    assert [e.method.delivery_tag for e in result] == list(range(1, 101))
+    assert server.protocol._reader._template_budget == frame._TEMPLATE_REBUILDS
+
+
+_LAYOUTS = st.tuples(
+    st.integers(1, 2),  # channel
+    st.sampled_from(["ctag", "other", "ctag-long-name"]),
+    st.sampled_from([("", "q"), ("ex", "rk"), ("ex", "rk2")]),
+    st.sampled_from([None, spec.BasicProperties(content_type="text"), PROPS]),
+    st.sampled_from([1, 3, 64, 300]),  # body size (300 becomes two body frames of 200 + 100)
+    st.booleans(),  # redelivered
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_LAYOUTS, min_size=1, max_size=30),
+    st.lists(st.integers(1, 400), min_size=1, max_size=10),
+    st.integers(0, 1 << 20),
+)
+def test_fused_and_templated_reads_match_frame_by_frame(
+    layouts: list,
+    sizes: list,
+    spoil: int,  # type: ignore[type-arg]
+) -> None:
+    parts = []
+    for tag, (channel, ctag, (exchange, key), props, size, redelivered) in enumerate(layouts, 1):
+        method = spec.Basic.Deliver(ctag, tag, redelivered, exchange, key)
+        parts.append(content(channel, method, bytes([tag % 256]) * size, props, chunk=200))
+    data = b"".join(parts)
+    variants = [data]
+    if spoil % 3 == 0:  # also one byte changed: both paths must agree on what follows
+        position = spoil % len(data)
+        variants.append(data[:position] + bytes([data[position] ^ 0x5A]) + data[position + 1 :])
+    for sample in variants:
+        whole = opened()
+        whole.open_channel(2)
+        fast = []
+        offset = 0
+        index = 0
+        while offset < len(sample):
+            size = sizes[index % len(sizes)]
+            fast.extend(whole.send(sample[offset : offset + size]))
+            offset += size
+            index += 1
+        each = opened()
+        each.open_channel(2)
+        assert normalised(fast) == normalised(feed_frames_as_sized(each, sample))
+
+
+def feed_frames_as_sized(server: FakeServer, data: bytes) -> list:  # type: ignore[type-arg]
+    """feed_each_frame for any bytes: one read per frame as its (maybe spoiled) size says."""
+    result = []
+    offset = 0
+    while offset < len(data):
+        end = len(data)
+        if len(data) - offset >= 7:
+            end = min(end, offset + 8 + struct.unpack_from(">I", data, offset + 3)[0])
+        result.extend(server.protocol.feed(data[offset:end], server.now))
+        offset = end
+    return result
