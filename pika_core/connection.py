@@ -236,6 +236,11 @@ class Connection(ServerCapabilities):
         """Queue ``data`` on the stream; keep the order of calls."""
         raise NotImplementedError
 
+    #: Whether ``_adapter_emit_data`` takes any bytes-like buffer (a memoryview of a large
+    #: body's frame, kept as it is until sent) and not only ``bytes``: then a large body goes
+    #: to the stream without being copied into one joined write.
+    _adapter_takes_views = False
+
     def _adapter_get_write_buffer_size(self) -> int:
         """Bytes the stream has queued but not yet sent (0 if unknown)."""
         return 0
@@ -262,6 +267,25 @@ class Connection(ServerCapabilities):
         """Bytes the frame being received still needs (a read-size hint for transports)."""
         protocol = self._protocol
         return 0 if protocol is None else protocol.inbound_missing
+
+    def inbound_streaming(self) -> bool:
+        """Whether a large body frame is arriving piece by piece (see ``inbound_target``)."""
+        protocol = self._protocol
+        return protocol is not None and protocol.inbound_streaming
+
+    def inbound_target(self) -> memoryview | None:
+        """Where the transport may receive the rest of a large body frame's payload straight
+        into its message (then ``inbound_written``), or None."""
+        protocol = self._protocol
+        return None if protocol is None else protocol.inbound_target()
+
+    def inbound_written(self, nbytes: int) -> None:
+        """``nbytes`` were received into the last ``inbound_target()``."""
+        protocol = self._protocol
+        if protocol is None:
+            raise RuntimeError("inbound_written() without a protocol to have given a target")
+        self.bytes_received += nbytes
+        protocol.inbound_written(nbytes, _monotonic())
 
     def _on_data_available(self, data: bytes) -> None:
         """Bytes arrived from the stream: feed the protocol and dispatch what it completed."""
@@ -506,10 +530,15 @@ class Connection(ServerCapabilities):
         """Hand everything the protocol queued to the stream in one write."""
         protocol = self._protocol
         if protocol is not None and self._stream_up:
-            data = protocol.data_to_send(_monotonic())
-            if data:
-                self.bytes_sent += len(data)
-                self._adapter_emit_data(data)
+            if self._adapter_takes_views:
+                for buffer in protocol.buffers_to_send(_monotonic()):
+                    self.bytes_sent += len(buffer)
+                    self._adapter_emit_data(buffer)
+            else:
+                data = protocol.data_to_send(_monotonic())
+                if data:
+                    self.bytes_sent += len(data)
+                    self._adapter_emit_data(data)
         if self._drained_callbacks and not self._writing_paused:
             self._check_drained()
 

@@ -407,11 +407,17 @@ class FrameReader:
         "_have",
         "_max_payload",
         "_need",
+        "_stream_channel",
+        "_stream_hold",
+        "_stream_left",
+        "_stream_size",
+        "_streaming",
         "_template",
         "_template_budget",
         "fuse",
         "fused",
         "pending_error",
+        "pieces",
     )
 
     def __init__(self, max_frame_size_cap: int = DEFAULT_MAX_FRAME_SIZE_CAP) -> None:
@@ -438,6 +444,19 @@ class FrameReader:
         self.fuse: type[tuple[Any, ...]] | None = None
         #: How many deliveries the last feed() fused (each stands for three frames).
         self.fused = 0
+        #: How many of the last feed()'s entries were pieces of a body frame still arriving
+        #: (only while ``fuse`` is set: see _stream_start); the last piece of a frame, which
+        #: comes once its frame-end byte is checked, counts as the frame.
+        self.pieces = 0
+        # A large body frame whose payload is handed out as it arrives: whether one is, its
+        # payload bytes not yet received, its last payload byte once fed (kept until the
+        # frame-end byte is checked, so that no message completes before its last frame is
+        # whole), its channel and size.
+        self._streaming = False
+        self._stream_left = 0
+        self._stream_hold = b""
+        self._stream_channel = 0
+        self._stream_size = 0
         # The layout of the last delivery fused the long way (see _template_of), and how many
         # more times it may be rebuilt before one is used: a stream whose deliveries never
         # repeat a layout stops paying for templates, but for one try every _TEMPLATE_RETRY.
@@ -477,7 +496,34 @@ class FrameReader:
     def missing(self) -> int:
         """How many more bytes the unfinished frame needs (0 when no frame is unfinished; at
         least that many: the frame's size may not be known yet)."""
+        if self._streaming:
+            return self._stream_left + 1
         return self._need - self._have if self._have else 0
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a large body frame is being received piece by piece: its payload may be
+        written straight to its message (``stream_room``, ``streamed``); its frame-end byte
+        always comes through feed(), which completes the frame."""
+        return self._streaming
+
+    @property
+    def stream_room(self) -> int:
+        """How many payload bytes of the body frame being received may still be written
+        straight to the message (0 when none is being received)."""
+        return self._stream_left
+
+    @property
+    def stream_channel(self) -> int:
+        """The channel of the body frame being received piece by piece (0 when none)."""
+        return self._stream_channel if self._streaming else 0
+
+    def streamed(self, count: int) -> None:
+        """``count`` payload bytes of the body frame being received went straight to the
+        message (at most ``stream_room``)."""
+        if not 0 <= count <= self.stream_room:
+            raise ValueError(f"streamed({count}): only {self.stream_room} bytes may be streamed")
+        self._stream_left -= count
 
     def feed(self, data: amqp_object.Buffer) -> list[RawFrame]:
         """Add received bytes; return the frames they complete, in order.
@@ -489,6 +535,7 @@ class FrameReader:
         if self.pending_error is not None:
             raise self.pending_error
         self.fused = 0
+        self.pieces = 0
         if type(data) is not bytes:
             data = bytes(data)
         frames: list[RawFrame] = []
@@ -507,7 +554,15 @@ class FrameReader:
         else:
             # Finish the frame the last feed left unfinished with just the bytes it lacks, so
             # the rest of ``data`` is parsed in place (no copy of what follows it).
-            while self._have:
+            while True:
+                if self._streaming:
+                    offset, error = self._stream_more(data, offset, frames)
+                    if error is not None:
+                        return self._failed(error, frames)
+                    if offset == len(data):
+                        return frames
+                if not self._have:
+                    break
                 missing = self._need - self._have
                 if len(data) - offset < missing:
                     if offset < len(data):
@@ -527,11 +582,62 @@ class FrameReader:
             return self._failed(error, frames)
         return frames
 
+    def _stream_more(
+        self, data: bytes, offset: int, frames: list[RawFrame]
+    ) -> tuple[int, FrameError | None]:
+        """Continue the body frame being received piece by piece with ``data[offset:]``;
+        return where the next frame starts (``len(data)`` when the rest was all payload), or
+        the error of a bad frame-end byte."""
+        left = self._stream_left
+        channel = self._stream_channel
+        hold = self._stream_hold
+        have = len(data) - offset
+        if have > left:
+            end = offset + left
+            if data[end] != _FRAME_END:
+                return end, _bad_end(3, channel, self._stream_size, data[end])
+            # The frame is whole: its last piece counts as the frame.
+            last = hold if hold else memoryview(data)[offset:end]
+            frames.append((3, channel, last))  # type: ignore[arg-type]
+            self._streaming = False
+            self._stream_left = 0
+            self._stream_hold = b""
+            return end + 1, None
+        # All of it is payload; the frame's last payload byte waits for the frame-end byte.
+        count = have if have < left else left - 1
+        if count:
+            frames.append((3, channel, memoryview(data)[offset : offset + count]))  # type: ignore[arg-type]
+            self.pieces += 1
+        if count < have:
+            self._stream_hold = data[offset + count :]
+        self._stream_left = left - have
+        return len(data), None
+
+    def _stream_start(
+        self, data: bytes, offset: int, channel: int, size: int, frames: list[RawFrame]
+    ) -> None:
+        """A large body frame that ``data`` holds only the start of: hand out its payload so
+        far (keeping back its last byte), and receive the rest piece by piece."""
+        start = offset + 7
+        have = len(data) - start
+        count = have if have < size else size - 1
+        if count:
+            frames.append((3, channel, memoryview(data)[start : start + count]))  # type: ignore[arg-type]
+            self.pieces += 1
+        self._stream_hold = data[start + count :] if count < have else b""
+        self._streaming = True
+        self._stream_left = size - have
+        self._stream_channel = channel
+        self._stream_size = size
+
     def _failed(self, error: FrameError, frames: list[RawFrame]) -> list[RawFrame]:
         """The frames before a bad one still count (a confirm or a close may be among them):
         hand them out now and raise on the next call; raise at once when there are none."""
         self._chunks = []
         self._have = 0
+        self._streaming = False
+        self._stream_left = 0
+        self._stream_hold = b""
         if not frames:
             raise error
         self.pending_error = error
@@ -613,6 +719,10 @@ class FrameReader:
                 break
             end = offset + 7 + size
             if end >= length:
+                if frame_type == 3 and size >= _BODY_VIEW_MIN and fuse is not None and channel:
+                    # A large body frame that has only begun: its payload goes out in pieces.
+                    self._stream_start(data, offset, channel, size, frames)
+                    offset = length
                 break
             if data[end] != _FRAME_END:
                 error = _bad_end(frame_type, channel, size, data[end])

@@ -176,6 +176,9 @@ class BaseConnection(Connection, AbstractStreamProtocol):
         elif self._connection_workflow is not None:
             self._connection_workflow.abort()
 
+    # AbstractStreamTransport.write takes bytes-like data (asyncio's transports do too).
+    _adapter_takes_views = True
+
     def _adapter_emit_data(self, data: bytes) -> None:
         transport = self._transport
         if transport is not None:

@@ -31,6 +31,8 @@ RECV_SIZE = 256 * 1024
 #: When the frame being received still needs this many bytes, the next read allocates its own
 #: buffer (recv) instead of filling the reused one (recv_into, then a copy).
 LARGE_REST = 64 * 1024
+#: The size of the first read after a large body frame (see _read).
+AFTER_STREAM_READ = 4096
 #: A heartbeat frame (type 8, channel 0, size 0, frame end).
 HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
@@ -55,6 +57,7 @@ class SocketPump:
         self._pending: collections.deque[Any] = collections.deque()
         self._pending_size = 0
         self._rbuf = bytearray(RECV_SIZE)
+        self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
         self._tls = isinstance(sock, ssl.SSLSocket)
         #: Whether pending buffers may go out in one sendmsg (plain sockets where it exists).
@@ -245,14 +248,35 @@ class SocketPump:
         feed = self.protocol.feed
         events: list[Any] = []
         protocol = self.protocol
+        received = 0
         while True:
+            target = None
             try:
-                if protocol.inbound_missing < LARGE_REST:
-                    size = sock.recv_into(rbuf)
-                    data: Any = view[:size]  # copied by the reader
+                if protocol.inbound_streaming:
+                    # A large body frame: its payload goes straight into its message, then its
+                    # frame-end byte and the next frame header only (through rbuf).
+                    with self.lock:
+                        target = protocol.inbound_target()
+                    if target is not None:
+                        limit = len(target)
+                        size = sock.recv_into(target)
+                    else:
+                        limit = protocol.inbound_missing + 7
+                        size = sock.recv_into(rbuf, limit)
+                        data: Any = view[:size]
+                    self._after_stream = True
+                elif protocol.inbound_missing < LARGE_REST:
+                    # Right after a large body, read little: the next message's first frames
+                    # (and the start of its body, which then goes straight into place too)
+                    # rather than most of its body through rbuf and a copy.
+                    limit = AFTER_STREAM_READ if self._after_stream else RECV_SIZE
+                    self._after_stream = False
+                    size = sock.recv_into(rbuf, limit)
+                    data = view[:size]  # copied by the reader
                 else:
-                    # The rest of a large frame: read it into a buffer of its own, which the
-                    # reader keeps as it is (one copy less per byte of a large message).
+                    # The rest of another large frame: into a buffer of its own, which the
+                    # reader keeps as it is (one copy less per byte than through rbuf).
+                    limit = RECV_SIZE
                     data = sock.recv(RECV_SIZE)
                     size = len(data)
             except _WOULD_BLOCK:
@@ -262,8 +286,16 @@ class SocketPump:
             if not size:
                 return events + self._lost(None)
             with self.lock:
-                events += feed(data, time.monotonic())
-            if size < RECV_SIZE and not self._tls:
+                if target is not None:
+                    protocol.inbound_written(size, time.monotonic())
+                else:
+                    events += feed(data, time.monotonic())
+            if size < limit and not self._tls:
+                break
+            received += size
+            if events and received >= RECV_SIZE:
+                # Let what is complete be dispatched first: with large messages, one body
+                # alive at a time instead of every body the socket holds.
                 break
         return events
 

@@ -66,6 +66,7 @@ class ChannelState:
         "awaiting",
         "close_exception",
         "confirming",
+        "content_buffer",
         "content_kind",
         "content_method",
         "content_parts",
@@ -98,6 +99,8 @@ class ChannelState:
         self.content_size = 0
         self.content_received = 0
         self.content_parts: list[bytes] = []
+        # A large body being written straight into place (ConnectionProtocol.inbound_target).
+        self.content_buffer: bytearray | None = None
         # Why the channel closed, once known (the broker's close wins over ours).
         self.close_exception: BaseException | None = None
 
@@ -153,3 +156,4 @@ class ChannelState:
         self.content_props = None
         self.content_parts = []
         self.content_received = 0
+        self.content_buffer = None

@@ -139,6 +139,8 @@ _SECRET_METHODS = frozenset(
 _new_event = tuple.__new__
 # Bodies at least this big (and bytes, so immutable) are queued as views of their frames.
 _PARTS_MIN = 65536
+# A large body's buffer (inbound_target) up to this size is kept for the next large message.
+_SPARE_BUFFER_MAX = 16 * 1024 * 1024
 _Delivery = ev.Delivery
 _Confirmation = ev.Confirmation
 
@@ -228,6 +230,8 @@ class ConnectionProtocol:
         self.bytes_sent = 0
         """Bytes handed out by data_to_send()."""
         self.frames_received = 0
+        # The body buffer of the last large message written in place, kept for the next one.
+        self._spare_buffer: bytearray | None = None
         """Complete frames parsed from the input."""
 
         self._channel_handlers: dict[int, Callable[[ChannelState, _Method], None]] = {
@@ -281,10 +285,64 @@ class ConnectionProtocol:
         return self._out_size
 
     @property
+    def inbound_streaming(self) -> bool:
+        """Whether a large body frame is arriving piece by piece: its payload may go straight
+        into place (``inbound_target``); read only ``inbound_missing`` bytes (its frame-end
+        byte) plus a frame header once it is all there, so that the next body frame's payload
+        does too."""
+        return self._reader.streaming
+
+    @property
     def inbound_missing(self) -> int:
         """Bytes the frame being received still needs (0 between frames): a transport may
         read a large rest into a fresh buffer instead of copying it out of a reused one."""
         return self._reader.missing
+
+    def inbound_target(self) -> memoryview | None:
+        """Where the next bytes received may go straight, or None: while a large body frame
+        is arriving, the place in its message's body where the rest of its payload belongs.
+        A transport reads into it (``recv_into``) and reports with ``inbound_written``; the
+        frame-end byte and everything after it still go through ``feed``. One copy less per
+        byte than feeding, and a body buffer reused from one large message to the next."""
+        reader = self._reader
+        room = reader.stream_room
+        if not room or self._state >= STATE_CLOSED:
+            return None
+        channel = self._channels.get(reader.stream_channel)
+        if (
+            channel is None
+            or channel.state != OPEN
+            or not channel.content_kind
+            or channel.content_size < 0
+        ):
+            return None
+        received = channel.content_received
+        size = channel.content_size
+        if received + room > size:
+            return None  # more than announced: feed() ends the connection
+        buffer = channel.content_buffer
+        if buffer is None:
+            buffer = self._spare_buffer
+            if buffer is not None and len(buffer) >= size:
+                self._spare_buffer = None
+            else:
+                buffer = bytearray(size)
+            position = 0
+            for part in channel.content_parts:
+                buffer[position : position + len(part)] = part
+                position += len(part)
+            channel.content_parts = []
+            channel.content_buffer = buffer
+        return memoryview(buffer)[received : received + room]
+
+    def inbound_written(self, count: int, now: float) -> None:
+        """``count`` bytes were received into the last ``inbound_target()``, at time ``now``."""
+        reader = self._reader
+        channel = self._channels[reader.stream_channel]
+        reader.streamed(count)
+        channel.content_received += count
+        self.bytes_received += count
+        self._heartbeat.last_read = now
 
     @property
     def inbound_buffered(self) -> int:
@@ -389,7 +447,7 @@ class ConnectionProtocol:
             # Whole deliveries come decoded from the reader only while the connection is open.
             reader.fuse = _Delivery if self._state == STATE_OPEN else None
             frames = reader.feed(data)
-            self.frames_received += len(frames) + 2 * reader.fused
+            self.frames_received += len(frames) - reader.pieces + 2 * reader.fused
             self._process(frames)
             if reader.pending_error is not None and self._state < STATE_CLOSED:
                 raise reader.pending_error
@@ -480,16 +538,27 @@ class ConnectionProtocol:
                     )
                 received = channel.content_received + len(payload)
                 size = channel.content_size
-                if received < size:
-                    channel.content_parts.append(payload)
-                    channel.content_received = received
-                    continue
                 if received > size:
                     raise FrameError(
                         505,
                         f"body frames on channel {number} carry {received} bytes but the content "
                         f"header announced {size}",
                     )
+                buffer = channel.content_buffer
+                if buffer is not None:
+                    buffer[channel.content_received : received] = payload
+                    channel.content_received = received
+                    if received < size:
+                        continue
+                    payload = bytes(memoryview(buffer)[:size])
+                    channel.content_buffer = None
+                    channel.content_received = 0
+                    if len(buffer) <= _SPARE_BUFFER_MAX:
+                        self._spare_buffer = buffer
+                elif received < size:
+                    channel.content_parts.append(payload)
+                    channel.content_received = received
+                    continue
                 parts = channel.content_parts
                 if parts:
                     parts.append(payload)

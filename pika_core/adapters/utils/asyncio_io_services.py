@@ -24,6 +24,7 @@ from typing import Any, Callable
 from pika_core.exceptions import StreamLostError
 
 from .io_services_utils import (
+    AFTER_STREAM_READ,
     DEFAULT_HIGH_WATER,
     DEFAULT_LOW_WATER,
     READ_BUFFER_SIZE,
@@ -250,6 +251,8 @@ class _StreamBridge(asyncio.BufferedProtocol):
         self.transport: _AsyncioStreamTransport | None = None
         self.link_error: BaseException | None = None
         self._view = memoryview(bytearray(READ_BUFFER_SIZE))
+        self._target: memoryview | None = None  # the last get_buffer() was inbound_target()
+        self._after_stream = False  # the last read was part of a large body frame
         self._eof_error: BaseException | None = None
         # Until on_done((transport, protocol)) has run, stream events are held back here, so
         # the caller can wire the protocol up before it sees any data (pika's order).
@@ -276,9 +279,27 @@ class _StreamBridge(asyncio.BufferedProtocol):
             native.abort()  # type: ignore[attr-defined]
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        # While a large body frame arrives, its payload goes straight into its message, and
+        # then only its frame-end byte and the next frame header come through the view.
+        self._target = None
+        protocol = self.protocol
+        if self._held is None and protocol is not None and protocol.inbound_streaming():
+            self._after_stream = True
+            self._target = protocol.inbound_target()
+            if self._target is not None:
+                return self._target
+            return self._view[: protocol.inbound_missing() + 7]
+        if self._after_stream:
+            # The next message's first frames and the start of its body, not most of it.
+            self._after_stream = False
+            return self._view[:AFTER_STREAM_READ]
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._target is not None:
+            self._target = None
+            self.protocol.inbound_written(nbytes)  # type: ignore[union-attr]
+            return
         data = self._view[:nbytes].tobytes()
         if self._held is not None:
             self._held.append(lambda: self._deliver(data))

@@ -33,6 +33,7 @@ from .nbio_interface import (
 )
 
 __all__ = [
+    "AFTER_STREAM_READ",
     "READ_BUFFER_SIZE",
     "SocketConnectionMixin",
     "StreamTransport",
@@ -48,6 +49,12 @@ READ_BUFFER_SIZE = 256 * 1024
 #: When the protocol still needs this many bytes of a frame (``inbound_missing()``), the next
 #: read gets a buffer of its own (recv) instead of the reused one plus a copy (recv_into).
 LARGE_REST = 64 * 1024
+#: At most this many buffers go to one sendmsg (well under every platform's IOV_MAX).
+_IOV_MAX = 64
+#: The size of the first read after a large body frame: the next message's first frames and
+#: the start of its body (which then goes straight into place too), not most of its body
+#: through the reused buffer and a copy.
+AFTER_STREAM_READ = 4096
 #: Default write-buffer limits: above HIGH the protocol's ``pause_writing()`` is called, and
 #: ``resume_writing()`` once the buffer drains to LOW.
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
@@ -356,6 +363,7 @@ class StreamTransport(AbstractStreamTransport):
         self._services = services
         self._is_tls = isinstance(sock, ssl.SSLSocket)
         self._rbuf = bytearray(READ_BUFFER_SIZE)
+        self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
         self._head: BytesLike | None = None  # data a previous send left (retried as is)
         self._tail: list[BytesLike] = []  # data written since
@@ -448,6 +456,12 @@ class StreamTransport(AbstractStreamTransport):
                 tail = self._tail
                 if not tail:
                     break
+                if len(tail) > 1 and not self._is_tls and hasattr(sock, "sendmsg"):
+                    # Several buffers (the frames of a large body among them): one gathering
+                    # sendmsg, no joined copy.
+                    if not self._send_gathered(sock, tail):
+                        return
+                    continue
                 head = tail[0] if len(tail) == 1 else b"".join(tail)
                 tail.clear()
             try:
@@ -478,6 +492,31 @@ class StreamTransport(AbstractStreamTransport):
         if self._state == _CLOSING:
             self._terminate(None)
 
+    def _send_gathered(self, sock: socket.socket, tail: list[BytesLike]) -> bool:
+        """Send the first buffers of ``tail`` with one sendmsg and drop what went out;
+        return False when the socket took less (then wait until it is writable) or failed."""
+        batch = tail[:_IOV_MAX]
+        try:
+            sent = sock.sendmsg(batch)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            self._terminate(exc)
+            return False
+        self._size -= sent
+        self.bytes_sent += sent
+        done = 0
+        while done < len(batch) and sent >= len(batch[done]):
+            sent -= len(batch[done])
+            done += 1
+        del tail[:done]
+        if done < len(batch):
+            if sent:
+                tail[0] = memoryview(tail[0])[sent:]
+            self._watch_writable(True)
+            return False
+        return True
+
     def _watch_writable(self, on: bool) -> None:
         if on != self._writer_set:
             self._writer_set = on
@@ -502,13 +541,26 @@ class StreamTransport(AbstractStreamTransport):
             return
         sock = self._sock
         rbuf = self._rbuf
+        protocol = self._protocol
         while True:
+            target = None
+            data = None
             try:
-                if self._protocol.inbound_missing() < LARGE_REST:
-                    data = None
-                    nbytes = sock.recv_into(rbuf)
+                if protocol.inbound_streaming():
+                    # A large body frame: its payload straight into its message, then only
+                    # its frame-end byte and the next frame header through rbuf.
+                    target = protocol.inbound_target()
+                    if target is not None:
+                        nbytes = sock.recv_into(target)
+                    else:
+                        nbytes = sock.recv_into(rbuf, protocol.inbound_missing() + 7)
+                    self._after_stream = True
+                elif protocol.inbound_missing() < LARGE_REST:
+                    limit = AFTER_STREAM_READ if self._after_stream else READ_BUFFER_SIZE
+                    self._after_stream = False
+                    nbytes = sock.recv_into(rbuf, limit)
                 else:
-                    # The rest of a large frame: a buffer of its own, handed over uncopied.
+                    # The rest of another large frame: a buffer of its own, handed over uncopied.
                     data = sock.recv(READ_BUFFER_SIZE)
                     nbytes = len(data)
             except _WOULD_BLOCK:
@@ -527,9 +579,10 @@ class StreamTransport(AbstractStreamTransport):
                 return
             self.bytes_received += nbytes
             try:
-                self._protocol.data_received(
-                    self._rview[:nbytes].tobytes() if data is None else data
-                )
+                if target is not None:
+                    protocol.inbound_written(nbytes)
+                else:
+                    protocol.data_received(self._rview[:nbytes].tobytes() if data is None else data)
             except Exception as exc:
                 LOGGER.exception("protocol.data_received() failed; aborting the stream")
                 self._terminate(exc)

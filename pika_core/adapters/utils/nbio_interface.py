@@ -253,6 +253,28 @@ class AbstractStreamProtocol(abc.ABC):
         """
         return 0
 
+    def inbound_streaming(self) -> bool:
+        """Whether a large body frame is arriving piece by piece (False by default). While it
+        is, a transport reads into ``inbound_target()`` when that gives a buffer, and
+        otherwise only ``inbound_missing() + 7`` bytes (the frame's end and the next frame's
+        header), so that the next body frame's payload can go straight into place too.
+        Thread: the I/O loop's thread.
+        """
+        return False
+
+    def inbound_target(self) -> memoryview | None:
+        """A buffer the next bytes received may be written into directly (``recv_into``),
+        or None (the default): then read as usual and call ``data_received``. After reading
+        into it, report the count with ``inbound_written``. Thread: the I/O loop's thread.
+        """
+        return None
+
+    def inbound_written(self, nbytes: int) -> None:
+        """``nbytes`` (more than 0) were received into the last ``inbound_target()``; only
+        called after a target was given. Thread: the I/O loop's thread.
+        """
+        raise NotImplementedError(f"{type(self).__name__} gave no inbound_target()")
+
 
 class AbstractStreamTransport(abc.ABC):
     """The sending side of a stream: a subset of ``asyncio.Transport``.

@@ -103,6 +103,7 @@ class RecordingProtocol(ScriptedProtocol):
     def __init__(self, missing: int) -> None:
         super().__init__()
         self.inbound_missing = missing
+        self.inbound_streaming = False
         self.fed: list[Any] = []
 
     def feed(self, data: Any, now: float) -> list[Any]:
@@ -130,4 +131,58 @@ def test_the_rest_of_a_large_frame_is_read_into_its_own_bytes(pair: Any, missing
     # Between frames: a view of the reused buffer (the reader copies it); inside a large frame:
     # a bytes object of its own, which the reader keeps without copying.
     assert kinds == ({bytes} if missing else {memoryview})
+    pump.close_socket()
+
+
+class StreamingProtocol(RecordingProtocol):
+    """Claims a large body frame is arriving: its payload (``room`` bytes) goes into
+    ``target``; after that only the frame-end byte is missing."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__(room + 1)
+        self.inbound_streaming = True
+        self.target = bytearray(room)
+        self.written = 0
+
+    def inbound_target(self) -> memoryview | None:
+        room = self.inbound_missing - 1
+        if not room:
+            return None
+        return memoryview(self.target)[self.written : self.written + room]
+
+    def inbound_written(self, count: int, now: float) -> None:
+        self.written += count
+        self.inbound_missing -= count
+
+    def feed(self, data: Any, now: float) -> list[Any]:
+        self.inbound_streaming = False  # the frame-end came
+        self.inbound_missing = 0
+        return super().feed(data, now)
+
+
+def test_a_streamed_body_frame_is_received_in_place_then_only_its_end_and_a_header(
+    pair: Any,
+) -> None:
+    left, right = pair
+    payload = bytes(range(256)) * 400  # 102,400 bytes
+    protocol = StreamingProtocol(len(payload))
+    pump = SocketPump(left, protocol)
+    header_of_next = b"\x03\x00\x01\x00\x01\x00\x00"
+    right.setblocking(False)
+    stream = payload + b"\xce" + header_of_next + b"rest of the next frame"
+    sent = 0
+    for _ in range(500):
+        if sent < len(stream):
+            try:
+                sent += right.send(stream[sent:])
+            except BlockingIOError:
+                pass
+        pump.turn(0.05)
+        if sent == len(stream) and protocol.fed and len(b"".join(d for _, d in protocol.fed)) > 8:
+            break
+    assert bytes(protocol.target) == payload
+    assert protocol.written == len(payload)
+    # The first read after the payload took exactly the frame-end and the next header.
+    assert protocol.fed[0][1] == b"\xce" + header_of_next
+    assert b"".join(data for _, data in protocol.fed) == stream[len(payload) :]
     pump.close_socket()

@@ -170,6 +170,34 @@ def test_writes_in_one_loop_turn_go_out_in_one_send(
     ioloop.call_later(0, produce_batch)
     spin(ioloop, lambda: len(server.received) == 10000)
     assert sock.sends == 2
+    assert sock.gathered == 100  # each turn's 50 buffers went to one sendmsg, not joined
+    transport.abort()
+
+
+def test_large_buffers_are_gathered_uncopied_and_survive_partial_sends(
+    ioloop: IOLoop, make_server: MakeServer
+) -> None:
+    server = make_server("sink")
+    sock = connected_socket(server.address, CountingSocket)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)  # partial sends for sure
+    transport, _ = open_stream(ioloop, sock, RecordingProtocol())
+    body = bytes(range(256)) * 4096  # 1 MiB, written as 128 KiB views with headers between
+    pieces: list[Any] = []
+    for offset in range(0, len(body), 131072):
+        pieces.append(b"head")
+        pieces.append(memoryview(body)[offset : offset + 131072])
+
+    def produce() -> None:
+        for piece in pieces:
+            transport.write(piece)
+
+    ioloop.call_later(0, produce)
+    expected = b"".join(bytes(piece) for piece in pieces)
+    spin(ioloop, lambda: len(server.received) == len(expected))
+    assert bytes(server.received) == expected
+    assert transport.get_write_buffer_size() == 0
+    assert sock.sends > 1  # the socket took it in parts
+    assert sock.gathered >= len(pieces)  # every piece went through sendmsg
     transport.abort()
 
 

@@ -304,13 +304,20 @@ class RecordingProtocol(AbstractStreamProtocol):
 
 
 class CountingSocket(socket.socket):
-    """A socket that counts its ``send`` calls (to check write coalescing)."""
+    """A socket that counts its ``send`` and ``sendmsg`` calls (to check write coalescing),
+    and the buffers given to sendmsg."""
 
     sends = 0
+    gathered = 0
 
     def send(self, data: Any, flags: int = 0) -> int:
         self.sends += 1
         return super().send(data, flags)
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:
+        self.sends += 1
+        self.gathered += len(buffers)
+        return super().sendmsg(buffers, *args)
 
 
 def connected_socket(address: tuple[str, int], cls: type[socket.socket] = socket.socket) -> Any:
