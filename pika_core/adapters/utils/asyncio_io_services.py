@@ -46,6 +46,12 @@ __all__ = ["AsyncioIOServicesAdapter"]
 
 LOGGER = logging.getLogger(__name__)
 
+# Writes at least this big go to the asyncio transport on their own, not joined with others.
+_WRITE_ALONE = 65536
+# What the asyncio transport may hold unsent before more waits in _AsyncioStreamTransport.
+_NATIVE_HIGH = 1024 * 1024
+_NATIVE_LOW = 256 * 1024
+
 
 def _default_loop() -> asyncio.AbstractEventLoop:
     """The running loop, else the thread's current loop, else a new one set as current."""
@@ -350,18 +356,23 @@ class _StreamBridge(asyncio.BufferedProtocol):
         protocol.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        callback = getattr(self.protocol, "pause_writing", None)
-        if callback is not None:
-            callback()
+        if self.transport is not None:
+            self.transport._on_native_paused()
 
     def resume_writing(self) -> None:
-        callback = getattr(self.protocol, "resume_writing", None)
-        if callback is not None:
-            callback()
+        if self.transport is not None:
+            self.transport._on_native_resumed()
 
 
 class _AsyncioStreamTransport(AbstractStreamTransport):
-    """Coalescing write side over an asyncio transport (loop thread only)."""
+    """Coalescing write side over an asyncio transport (loop thread only).
+
+    The asyncio transport is given at most about _NATIVE_HIGH bytes at a time: it copies
+    what it cannot send at once into a buffer of its own, which for a burst of large messages
+    would grow to the whole burst. The rest waits here (large bodies as views of themselves)
+    and goes on when the asyncio transport has drained; the protocol's pause_writing and
+    resume_writing follow this transport's own limits over both.
+    """
 
     def __init__(
         self,
@@ -377,7 +388,11 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
         self._flush_handle: asyncio.Handle | None = None
         self._open = True
         self.closed_locally = False
-        transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER, low=DEFAULT_LOW_WATER)
+        self._high = DEFAULT_HIGH_WATER
+        self._low = DEFAULT_LOW_WATER
+        self._paused = False  # the protocol was told pause_writing()
+        self._native_full = False  # the asyncio transport said pause_writing()
+        transport.set_write_buffer_limits(high=_NATIVE_HIGH, low=_NATIVE_LOW)
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} over {self._transport!r}>"
@@ -397,18 +412,52 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
             raise ValueError("write() needs non-empty data")
         self._pending.append(data)
         self._pending_size += len(data)
-        if self._flush_handle is None:
+        if self._flush_handle is None and not self._native_full:
             self._flush_handle = self._loop.call_soon(self._flush)
+        if not self._paused and self.get_write_buffer_size() > self._high:
+            self._set_paused(True)
 
     def _flush(self) -> None:
         self._flush_handle = None
         pending = self._pending
         if not pending or not self._open:
             return
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
-        pending.clear()
-        self._pending_size = 0
-        self._transport.write(data)
+        write = self._transport.write
+        taken = 0
+        size = 0
+        small: list[bytes] = []
+        # Small writes go out joined; a large body's frames on their own (no joined copy).
+        while taken < len(pending) and not self._native_full:
+            data = pending[taken]
+            taken += 1
+            size += len(data)
+            if len(data) < _WRITE_ALONE:
+                small.append(data)
+                if taken < len(pending):
+                    continue
+            if small:
+                write(small[0] if len(small) == 1 else b"".join(small))
+                small = []
+            if len(data) >= _WRITE_ALONE:
+                write(data)  # may report pause_writing(): the rest waits for resume_writing()
+        del pending[:taken]
+        self._pending_size -= size
+        if self._paused and self.get_write_buffer_size() <= self._low:
+            self._set_paused(False)
+
+    def _on_native_paused(self) -> None:
+        self._native_full = True
+
+    def _on_native_resumed(self) -> None:
+        self._native_full = False
+        if self._open:
+            self._flush()
+
+    def _set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        callback = getattr(self._protocol, "pause_writing" if paused else "resume_writing", None)
+        if callback is not None:
+            callback()
 
     def abort(self) -> None:
         if not self._open:
@@ -424,16 +473,22 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         """Set when the protocol's ``pause_writing``/``resume_writing`` are called."""
-        self._transport.set_write_buffer_limits(high=high, low=low)
+        high = DEFAULT_HIGH_WATER if high is None else high
+        low = high // 4 if low is None else low
+        if not 0 <= low <= high:
+            raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
+        self._high, self._low = high, low
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """Return ``(low, high)`` as asyncio does."""
-        limits: tuple[int, int] = self._transport.get_write_buffer_limits()
-        return limits
+        return self._low, self._high
 
     def _stop(self, flush: bool) -> None:
         if flush:
-            self._flush()
+            # Closing: everything goes to the asyncio transport, which sends it before closing.
+            self._native_full = False
+            for data in self._pending:
+                self._transport.write(data)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None

@@ -281,3 +281,56 @@ def test_tls_without_hostname_is_refused_by_a_checking_context(
         loop, connected_socket(server.address), RecordingProtocol(), client_context(tls_certs), None
     )
     assert isinstance(result, ValueError)  # check_hostname needs a server_hostname
+
+
+def test_a_burst_waits_here_not_in_asyncios_buffer_and_flow_follows_our_limits(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    from pika_core.adapters.utils import asyncio_io_services as module
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    sock = connected_socket(listener.getsockname())
+    peer, _ = listener.accept()
+    listener.close()
+    flow: list[str] = []
+
+    class FlowProtocol(RecordingProtocol):
+        def pause_writing(self) -> None:
+            flow.append("pause")
+
+        def resume_writing(self) -> None:
+            flow.append("resume")
+
+    transport, _ = open_stream(loop, sock, FlowProtocol())
+    transport.set_write_buffer_limits(high=4 << 20, low=1 << 20)
+    assert transport.get_write_buffer_limits() == (1 << 20, 4 << 20)
+    body = bytes(range(256)) * (32 * 1024)  # 8 MiB as 128 KiB views, with small writes between
+    expected = bytearray()
+    for offset in range(0, len(body), 131072):
+        transport.write(b"frame-header")
+        transport.write(memoryview(body)[offset : offset + 131072])  # type: ignore[arg-type]
+        expected += b"frame-header" + body[offset : offset + 131072]
+    assert flow == ["pause"]  # 8 MiB queued, over the 4 MiB high mark
+    run_until(loop, lambda: transport._native_full)  # the peer reads nothing yet
+    native = transport._transport.get_write_buffer_size()
+    assert native <= module._NATIVE_HIGH + 131072  # asyncio holds about 1 MiB, not 8
+    assert transport.get_write_buffer_size() > 4 << 20
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < len(expected):
+            chunk = peer.recv(1 << 20)
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    run_until(loop, lambda: transport.get_write_buffer_size() == 0, timeout=20)
+    reader.join(10)
+    assert bytes(received) == bytes(expected)
+    assert flow == ["pause", "resume"]
+    transport.abort()
+    peer.close()
