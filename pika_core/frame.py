@@ -350,8 +350,10 @@ def _bad_header_payload(payload: bytes) -> FrameError:
 # key, property sizes and body size repeat (the common case): the bytes before the delivery
 # tag, the bytes from the exchange to the content header's weight, and the decoded strings.
 # (prefix, middle, tag_at, middle_at, props_at, header_end, need, unpack, channel, consumer tag,
-# exchange, routing key)
-_Template = Tuple[bytes, bytes, int, int, int, int, int, Callable[..., Any], int, str, str, str]
+# exchange, routing key, body size, the header's frame-end with the body frame's header)
+_Template = Tuple[
+    bytes, bytes, int, int, int, int, int, Callable[..., Any], int, str, str, str, int, bytes
+]
 _TEMPLATE_REBUILDS = 8
 # Once they are spent, one more try per this many deliveries read the long way.
 _TEMPLATE_RETRY = 64
@@ -359,10 +361,11 @@ _template_structs: dict[int, Any] = {}
 
 
 def _template_of(
-    data: bytes, offset: int, end: int, h_end: int, channel: int, method: Any
+    data: bytes, offset: int, end: int, h_end: int, channel: int, method: Any, body_size: int
 ) -> _Template:
     """The template of the delivery whose method frame starts at ``offset`` (frame-end at
-    ``end``) and whose content header frame ends at ``h_end``, decoded as ``method``."""
+    ``end``) and whose content header frame ends at ``h_end``, decoded as ``method``, with a
+    body of ``body_size`` bytes in one body frame."""
     tag_at = 12 + data[offset + 11]
     header = end + 1
     middle = data[offset + tag_at + 9 : header + 11]
@@ -385,6 +388,8 @@ def _template_of(
         method.consumer_tag,
         method.exchange,
         method.routing_key,
+        body_size,
+        data[h_end : h_end + 8],  # the header's frame-end and the body frame's header
     )
 
 
@@ -662,7 +667,8 @@ class FrameReader:
         delivery: Any = fuse  # not None wherever a template is used
         if template is not None:
             (t_prefix, t_middle, t_tag_at, t_middle_at, t_props_at, t_h_end, t_need, t_unpack,
-             t_channel, t_consumer_tag, t_exchange, t_routing_key) = template  # fmt: skip
+             t_channel, t_consumer_tag, t_exchange, t_routing_key, t_body_size,
+             t_body_head) = template  # fmt: skip
         templated = 0
         while length - offset >= 7:
             if (
@@ -677,17 +683,20 @@ class FrameReader:
                 # flags in one step, then check the body frame.
                 delivery_tag, bits, body_size, flags = t_unpack(data, offset + t_tag_at)
                 h_end = offset + t_h_end
-                b_type, b_channel, b_size = unpack_from(data, h_end + 1)
-                b_end = h_end + 8 + b_size
-                if (
-                    data[h_end] == _FRAME_END
-                    and b_type == 3
-                    and b_channel == t_channel
-                    and b_size == body_size
-                    and 0 < b_size <= max_payload
-                    and b_end < length
-                    and data[b_end] == _FRAME_END
-                ):
+                b_end = h_end + 8 + body_size
+                if body_size == t_body_size:
+                    # The header's frame-end and the body frame's header are the template's.
+                    whole = data.startswith(t_body_head, h_end)
+                else:
+                    b_type, b_channel, b_size = unpack_from(data, h_end + 1)
+                    whole = (
+                        data[h_end] == _FRAME_END
+                        and b_type == 3
+                        and b_channel == t_channel
+                        and b_size == body_size
+                        and 0 < b_size <= max_payload
+                    )
+                if whole and b_end < length and data[b_end] == _FRAME_END:
                     try:
                         decoder = decoders.get(flags) or _basic_decoder(flags)
                         properties = decoder(data, offset + t_props_at, h_end)
@@ -778,11 +787,11 @@ class FrameReader:
                                 if budget < 0:
                                     self._template_budget = 0
                                 template = self._template = _template_of(
-                                    data, offset, end, h_end, channel, method
+                                    data, offset, end, h_end, channel, method, body_size
                                 )
                                 (t_prefix, t_middle, t_tag_at, t_middle_at, t_props_at, t_h_end,
                                  t_need, t_unpack, t_channel, t_consumer_tag, t_exchange,
-                                 t_routing_key) = template  # fmt: skip
+                                 t_routing_key, t_body_size, t_body_head) = template  # fmt: skip
                             offset = b_end + 1
                             continue
             if frame_type == 3 and size >= _BODY_VIEW_MIN:
