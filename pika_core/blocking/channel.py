@@ -908,8 +908,8 @@ class BlockingChannel(TopologyMethods):
                 )
             self._connection._after_publish(len(data))
             return None
-        if confirm.max_outstanding is not None and len(confirm) >= confirm.max_outstanding:
-            limit = confirm.max_outstanding
+        limit = confirm.max_outstanding
+        if limit is not None and confirm.tracker.pending >= limit:
             self._connection._flush_publishes()
             self._wait(lambda: len(confirm) < limit)
             if self._recovering:  # lost while waiting: publish on the recovered connection

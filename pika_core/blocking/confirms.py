@@ -168,12 +168,13 @@ class ConfirmState:
         self.last_seq = 0
 
     def __len__(self) -> int:
-        return len(self.tracker)
+        return self.tracker.pending
 
     def track(self, handle: PublishHandle) -> None:
-        """Remember an unsettled publish (its sequence number already includes seq_offset)."""
+        """Remember an unsettled publish, just published (its sequence number already includes
+        seq_offset; the protocol's number, without it, is always the next one)."""
         self.last_seq = handle.sequence_number
-        self.tracker.add(handle.sequence_number - self.seq_offset, handle)
+        self.tracker.add_next(handle.sequence_number - self.seq_offset, handle)
         if handle.mandatory:
             key = (handle.exchange, handle.routing_key)
             queue = self._by_route.get(key)

@@ -48,6 +48,16 @@ class ConfirmTracker(Generic[_T]):
             )
         pending[seq] = item
 
+    def add_next(self, seq: int, item: _T) -> None:
+        """``add`` for a sequence number straight from ConnectionProtocol.publish, which is
+        always the next one (so none of add's checks can fail): the per-publish path."""
+        self._pending[seq] = item
+
+    @property
+    def pending(self) -> int:
+        """How many publishes are outstanding (``len()`` without a call through __len__)."""
+        return len(self._pending)
+
     def settle(self, delivery_tag: int, multiple: bool, ack: bool) -> list[tuple[int, _T, bool]]:
         """Settle one tag (or every tag up to it when ``multiple``): [(seq, item, ack), ...].
 

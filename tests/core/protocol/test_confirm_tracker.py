@@ -52,3 +52,14 @@ def test_each_publish_settles_exactly_once(count: int, settles: list) -> None:  
             seen.append(seq)
     seen.extend(seq for seq, _ in tracker.fail_all())
     assert sorted(seen) == list(range(1, count + 1))
+
+
+def test_add_next_and_pending_agree_with_add_and_len() -> None:
+    checked: ConfirmTracker[str] = ConfirmTracker()
+    fast: ConfirmTracker[str] = ConfirmTracker()
+    for seq in range(1, 6):
+        checked.add(seq, f"m{seq}")
+        fast.add_next(seq, f"m{seq}")
+    assert fast.pending == len(fast) == len(checked) == 5
+    assert fast.settle(3, True, True) == checked.settle(3, True, True)
+    assert fast.pending == 2 and fast.oldest() == 4
