@@ -289,9 +289,11 @@ def test_a_burst_waits_here_not_in_asyncios_buffer_and_flow_follows_our_limits(
     from pika_core.adapters.utils import asyncio_io_services as module
 
     listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the kernel holds little
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     sock = connected_socket(listener.getsockname())
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     peer, _ = listener.accept()
     listener.close()
     flow: list[str] = []
