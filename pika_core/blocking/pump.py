@@ -1,9 +1,10 @@
 """The event pump: moves bytes between one socket and the sans-I/O protocol in the caller's thread.
 
 One ``turn(timeout)`` flushes what the protocol has queued (coalesced into one ``send``),
-waits with ``selectors`` for the socket, the wake-up socketpair or the timeout, reads everything
-available with ``recv_into`` into a large buffer, feeds it to the protocol and ticks heartbeats
-when their deadline has passed. The only other thread that may touch the socket is the heartbeat
+waits with ``selectors`` for the socket, the wake-up socketpair or the timeout, reads what is
+available with ``recv_into`` into a large buffer (the payload of a large body frame straight into
+its message: ``protocol.inbound_target()``), feeds it to the protocol and ticks heartbeats when
+their deadline has passed. The only other thread that may touch the socket is the heartbeat
 thread, and only for writing, under ``lock``; the lock also guards the protocol, whose outbound
 buffer both threads drain.
 """
@@ -241,7 +242,8 @@ class SocketPump:
         return events
 
     def _read(self) -> list[Any]:
-        """Read everything the socket has and feed it; return the protocol's events."""
+        """Read what the socket has and feed it, until it is drained or 256 KiB were read and
+        something is complete (dispatched before more is read); return the protocol's events."""
         sock = self.sock
         rbuf = self._rbuf
         view = self._rview
