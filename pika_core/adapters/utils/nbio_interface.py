@@ -296,8 +296,9 @@ class AbstractStreamTransport(abc.ABC):
     def write(self, data: bytes) -> None:
         """Queue ``data`` to be sent; writes made in one loop turn go out together.
 
-        Do not mutate ``data`` after the call. Writes after the transport closed are ignored.
-        Thread: the I/O loop's thread.
+        ``data`` is bytes or, for the frames of a large message body, a memoryview of the
+        (immutable) body: keep it as it is until sent, or copy it. Do not mutate ``data`` after
+        the call. Writes after the transport closed are ignored. Thread: the I/O loop's thread.
 
         :raises ValueError: if ``data`` is empty.
         """

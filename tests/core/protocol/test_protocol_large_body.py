@@ -175,3 +175,28 @@ def test_any_reads_give_what_frame_by_frame_gives(
     assert [(e.method.delivery_tag, e.body) for e in result] == [
         (tag, BODY[:length]) for tag, length in enumerate(lengths, 1)
     ]
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_two_channels_interleaving_large_body_frames(direct: bool) -> None:
+    server = opened()
+    server.open_channel(2)
+    size = 2 * (FRAME_MAX - 8)
+    first, second = BODY[:size], BODY[size : 2 * size]
+
+    def frames(data: bytes) -> list[bytes]:
+        out, offset = [], 0
+        while offset < len(data):
+            end = offset + 8 + struct.unpack_from(">I", data, offset + 3)[0]
+            out.append(data[offset:end])
+            offset = end
+        return out
+
+    one = frames(message(1, first, channel=1))  # method, header, two body frames
+    two = frames(message(7, second, channel=2))
+    data = b"".join(one[:2] + two[:2] + [one[2], two[2], one[3], two[3]])
+    result = feed_in_reads(server, data, [50_000, 3, 90_000], direct)
+    assert [(e.channel, e.method.delivery_tag, e.body) for e in result] == [
+        (1, 1, first),
+        (2, 7, second),
+    ]
