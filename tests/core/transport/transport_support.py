@@ -112,7 +112,7 @@ class Server:
     """A threaded TCP (optionally TLS) server on 127.0.0.1 with a per-connection behaviour.
 
     ``mode``: "echo" sends back what it reads; "sink" reads and keeps; "close" closes at once
-    (EOF); "reset" closes with RST; "silent" accepts and never answers; "hello" sends
+    (EOF); "reset" closes with RST (after 0.1 s); "silent" accepts and never answers; "hello" sends
     ``greeting`` then behaves as "sink".
     """
 
@@ -160,6 +160,9 @@ class Server:
                 conn.close()
                 return
             if self.mode == "reset":
+                # Not at once: a reset racing the client's connect() would fail connect() itself
+                # (ECONNRESET from SO_ERROR) instead of reaching the transport under test.
+                time.sleep(0.1)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
                 conn.close()
                 return
