@@ -621,19 +621,13 @@ class FrameReader:
     def _stream_start(
         self, data: bytes, offset: int, channel: int, size: int, frames: list[RawFrame]
     ) -> None:
-        """A large body frame that ``data`` holds only the start of: hand out its payload so
-        far (keeping back its last byte), and receive the rest piece by piece."""
-        start = offset + 7
-        have = len(data) - start
-        count = have if have < size else size - 1
-        if count:
-            frames.append((3, channel, memoryview(data)[start : start + count]))  # type: ignore[arg-type]
-            self.pieces += 1
-        self._stream_hold = data[start + count :] if count < have else b""
+        """A large body frame that ``data`` holds only the start of (its frame header at
+        ``offset``, not its frame-end): receive it piece by piece, from its payload so far."""
         self._streaming = True
-        self._stream_left = size - have
+        self._stream_left = size
         self._stream_channel = channel
         self._stream_size = size
+        self._stream_more(data, offset + 7, frames)
 
     def _failed(self, error: FrameError, frames: list[RawFrame]) -> list[RawFrame]:
         """The frames before a bad one still count (a confirm or a close may be among them):

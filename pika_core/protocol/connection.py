@@ -230,9 +230,9 @@ class ConnectionProtocol:
         self.bytes_sent = 0
         """Bytes handed out by data_to_send()."""
         self.frames_received = 0
+        """Complete frames parsed from the input."""
         # The body buffer of the last large message written in place, kept for the next one.
         self._spare_buffer: bytearray | None = None
-        """Complete frames parsed from the input."""
 
         self._channel_handlers: dict[int, Callable[[ChannelState, _Method], None]] = {
             _CHANNEL_OPEN_OK: self._on_channel_open_ok,

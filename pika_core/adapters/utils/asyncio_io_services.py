@@ -25,9 +25,8 @@ from pika_core.exceptions import StreamLostError
 
 from .io_services_utils import (
     AFTER_STREAM_READ,
-    DEFAULT_HIGH_WATER,
-    DEFAULT_LOW_WATER,
     READ_BUFFER_SIZE,
+    WriteBufferLimits,
     check_callback_arg,
     check_fd_arg,
 )
@@ -364,7 +363,7 @@ class _StreamBridge(asyncio.BufferedProtocol):
             self.transport._on_native_resumed()
 
 
-class _AsyncioStreamTransport(AbstractStreamTransport):
+class _AsyncioStreamTransport(WriteBufferLimits, AbstractStreamTransport):
     """Coalescing write side over an asyncio transport (loop thread only).
 
     The asyncio transport is given at most about _NATIVE_HIGH bytes at a time: it copies
@@ -388,9 +387,7 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
         self._flush_handle: asyncio.Handle | None = None
         self._open = True
         self.closed_locally = False
-        self._high = DEFAULT_HIGH_WATER
-        self._low = DEFAULT_LOW_WATER
-        self._paused = False  # the protocol was told pause_writing()
+        self._init_write_limits(protocol)
         self._native_full = False  # the asyncio transport said pause_writing()
         transport.set_write_buffer_limits(high=_NATIVE_HIGH, low=_NATIVE_LOW)
 
@@ -427,19 +424,20 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
         size = 0
         small: list[bytes] = []
         # Small writes go out joined; a large body's frames on their own (no joined copy).
-        while taken < len(pending) and not self._native_full:
-            data = pending[taken]
+        for data in pending:
+            if self._native_full:
+                break  # a write reported pause_writing(): the rest waits for resume_writing()
             taken += 1
             size += len(data)
             if len(data) < _WRITE_ALONE:
                 small.append(data)
-                if taken < len(pending):
-                    continue
+                continue
             if small:
                 write(small[0] if len(small) == 1 else b"".join(small))
                 small = []
-            if len(data) >= _WRITE_ALONE:
-                write(data)  # may report pause_writing(): the rest waits for resume_writing()
+            write(data)
+        if small:
+            write(small[0] if len(small) == 1 else b"".join(small))
         del pending[:taken]
         self._pending_size -= size
         if self._paused and self.get_write_buffer_size() <= self._low:
@@ -453,12 +451,6 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
         if self._open:
             self._flush()
 
-    def _set_paused(self, paused: bool) -> None:
-        self._paused = paused
-        callback = getattr(self._protocol, "pause_writing" if paused else "resume_writing", None)
-        if callback is not None:
-            callback()
-
     def abort(self) -> None:
         if not self._open:
             return
@@ -470,18 +462,6 @@ class _AsyncioStreamTransport(AbstractStreamTransport):
             return
         self._stop(flush=True)
         self._transport.close()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set when the protocol's ``pause_writing``/``resume_writing`` are called."""
-        high = DEFAULT_HIGH_WATER if high is None else high
-        low = high // 4 if low is None else low
-        if not 0 <= low <= high:
-            raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
-        self._high, self._low = high, low
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """Return ``(low, high)`` as asyncio does."""
-        return self._low, self._high
 
     def _stop(self, flush: bool) -> None:
         if flush:

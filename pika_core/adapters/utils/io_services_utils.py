@@ -346,7 +346,41 @@ _LOST = 2  # socket closed, connection_lost() scheduled
 _DONE = 3  # connection_lost() delivered
 
 
-class StreamTransport(AbstractStreamTransport):
+class WriteBufferLimits:
+    """The write-buffer limits of a stream transport and the protocol's optional
+    ``pause_writing()``/``resume_writing()`` calls around them (shared by StreamTransport and
+    the asyncio adapter's transport)."""
+
+    def _init_write_limits(self, protocol: AbstractStreamProtocol) -> None:
+        self._high = DEFAULT_HIGH_WATER
+        self._low = DEFAULT_LOW_WATER
+        self._paused = False  # the protocol was told pause_writing()
+        self._pause_cb: Callable[[], Any] | None = getattr(protocol, "pause_writing", None)
+        self._resume_cb: Callable[[], Any] | None = getattr(protocol, "resume_writing", None)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the buffer sizes at which ``pause_writing``/``resume_writing`` are called."""
+        high = DEFAULT_HIGH_WATER if high is None else high
+        low = high // 4 if low is None else low
+        if not 0 <= low <= high:
+            raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
+        self._high, self._low = high, low
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """Return ``(low, high)`` as asyncio does."""
+        return self._low, self._high
+
+    def _set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        callback = self._pause_cb if paused else self._resume_cb
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                LOGGER.exception("protocol %s_writing() failed", "pause" if paused else "resume")
+
+
+class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
     """A plain TCP or TLS stream over readiness callbacks (loop thread only).
 
     Extensions over pika's interface: ``close()`` (flush, then close),
@@ -373,11 +407,7 @@ class StreamTransport(AbstractStreamTransport):
         self._write_wants_read = False
         self._read_wants_write = False
         self._state = _ACTIVE
-        self._high = DEFAULT_HIGH_WATER
-        self._low = DEFAULT_LOW_WATER
-        self._paused = False
-        self._pause_cb: Callable[[], Any] | None = getattr(protocol, "pause_writing", None)
-        self._resume_cb: Callable[[], Any] | None = getattr(protocol, "resume_writing", None)
+        self._init_write_limits(protocol)
         self.bytes_sent = 0
         self.bytes_received = 0
         services.set_reader(self._fd, self._on_readable)
@@ -421,18 +451,6 @@ class StreamTransport(AbstractStreamTransport):
             return
         self._state = _CLOSING
         self._services.remove_reader(self._fd)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the buffer sizes at which ``pause_writing``/``resume_writing`` are called."""
-        high = DEFAULT_HIGH_WATER if high is None else high
-        low = high // 4 if low is None else low
-        if not 0 <= low <= high:
-            raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
-        self._high, self._low = high, low
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """Return ``(low, high)`` as asyncio does."""
-        return self._low, self._high
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -524,15 +542,6 @@ class StreamTransport(AbstractStreamTransport):
                 self._services.set_writer(self._fd, self._on_writable)
             else:
                 self._services.remove_writer(self._fd)
-
-    def _set_paused(self, paused: bool) -> None:
-        self._paused = paused
-        callback = self._pause_cb if paused else self._resume_cb
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                LOGGER.exception("protocol %s_writing() failed", "pause" if paused else "resume")
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import pytest
 from transport_support import (
     Certs,
     CountingSocket,
+    FlowProtocol,
     RecordingProtocol,
     Server,
     client_context,
@@ -296,16 +297,9 @@ def test_a_burst_waits_here_not_in_asyncios_buffer_and_flow_follows_our_limits(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     peer, _ = listener.accept()
     listener.close()
-    flow: list[str] = []
-
-    class FlowProtocol(RecordingProtocol):
-        def pause_writing(self) -> None:
-            flow.append("pause")
-
-        def resume_writing(self) -> None:
-            flow.append("resume")
-
-    transport, _ = open_stream(loop, sock, FlowProtocol())
+    protocol = FlowProtocol()
+    flow = protocol.flow
+    transport, _ = open_stream(loop, sock, protocol)
     transport.set_write_buffer_limits(high=4 << 20, low=1 << 20)
     assert transport.get_write_buffer_limits() == (1 << 20, 4 << 20)
     body = bytes(range(256)) * (32 * 1024)  # 8 MiB as 128 KiB views, with small writes between

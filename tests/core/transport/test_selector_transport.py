@@ -12,6 +12,7 @@ import pytest
 from transport_support import (
     Certs,
     CountingSocket,
+    FlowProtocol,
     FullBacklog,
     RecordingProtocol,
     Server,
@@ -219,16 +220,9 @@ def test_pause_and_resume_writing_around_the_limits(
     ioloop: IOLoop, make_server: MakeServer
 ) -> None:
     server = make_server("sink")
-    flow: list[str] = []
-
-    class FlowProtocol(RecordingProtocol):
-        def pause_writing(self) -> None:
-            flow.append("pause")
-
-        def resume_writing(self) -> None:
-            flow.append("resume")
-
-    transport, _ = open_stream(ioloop, connected_socket(server.address), FlowProtocol())
+    protocol = FlowProtocol()
+    flow = protocol.flow
+    transport, _ = open_stream(ioloop, connected_socket(server.address), protocol)
     assert isinstance(transport, StreamTransport)
     transport.set_write_buffer_limits(high=1000, low=100)
     assert transport.get_write_buffer_limits() == (100, 1000)

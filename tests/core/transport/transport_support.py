@@ -306,6 +306,20 @@ class RecordingProtocol(AbstractStreamProtocol):
         self.lost.append(error)
 
 
+class FlowProtocol(RecordingProtocol):
+    """A RecordingProtocol that also records its pause_writing/resume_writing calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flow: list[str] = []
+
+    def pause_writing(self) -> None:
+        self.flow.append("pause")
+
+    def resume_writing(self) -> None:
+        self.flow.append("resume")
+
+
 class CountingSocket(socket.socket):
     """A socket that counts its ``send`` and ``sendmsg`` calls (to check write coalescing),
     and the buffers given to sendmsg."""
