@@ -241,6 +241,12 @@ class Connection(ServerCapabilities):
     #: to the stream without being copied into one joined write.
     _adapter_takes_views = False
 
+    def _adapter_emit_buffers(self, buffers: list[Any]) -> None:
+        """Queue one flush's buffers (``bytes`` and, where ``_adapter_takes_views``, views of
+        large bodies) in order; by default one ``_adapter_emit_data`` call each."""
+        for buffer in buffers:
+            self._adapter_emit_data(buffer)
+
     def _adapter_get_write_buffer_size(self) -> int:
         """Bytes the stream has queued but not yet sent (0 if unknown)."""
         return 0
@@ -531,9 +537,11 @@ class Connection(ServerCapabilities):
         protocol = self._protocol
         if protocol is not None and self._stream_up:
             if self._adapter_takes_views:
-                for buffer in protocol.buffers_to_send(_monotonic()):
-                    self.bytes_sent += len(buffer)
-                    self._adapter_emit_data(buffer)
+                buffers = protocol.buffers_to_send(_monotonic())
+                if buffers:
+                    for buffer in buffers:
+                        self.bytes_sent += len(buffer)
+                    self._adapter_emit_buffers(buffers)
             else:
                 data = protocol.data_to_send(_monotonic())
                 if data:

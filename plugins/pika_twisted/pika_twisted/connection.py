@@ -6,10 +6,19 @@ API (``pika_core.connection.Connection``) with the reactor as its transport: rea
 heartbeats and the per-turn flush, ``transport.write`` for output, and the protocol registered
 as a streaming producer so that twisted's buffer limits reach the connection's back-pressure.
 The host, port and TLS settings of the parameters are not used: twisted connects.
+
+Output is handed to twisted while its buffer has room; once twisted pauses the producer, the
+connection keeps what follows itself and writes it when twisted has drained (resumeProducing).
+Twisted joins whatever is buffered behind a partly sent write into one new ``bytes``, so
+writing a burst of large messages into a busy transport copies every byte once more; written
+into a drained transport, a write is sent as it is. The connection's back-pressure
+(``outbound_high_water_mark``, ``is_outbound_congested``, the drained callbacks) follows what
+it holds, as the other adapters' follows their transport's buffer.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any, Callable
 
@@ -20,7 +29,7 @@ from zope.interface import implementer
 
 from pika_core import exceptions
 from pika_core.channel import Channel
-from pika_core.connection import Connection
+from pika_core.connection import DEFAULT_OUTBOUND_HIGH_WATER, Connection
 from pika_core.parameters import Parameters
 from pika_core.protocol import events as ev
 
@@ -29,6 +38,9 @@ from .channel import TwistedChannel
 __all__ = ["TwistedProtocolConnection"]
 
 LOGGER = logging.getLogger(__name__)
+
+# What a large body's frames are joined into for twisted's transport.write (bytes only).
+_PIECE = 256 * 1024
 
 
 def _default_reactor() -> Any:
@@ -54,6 +66,12 @@ class _TwistedConnection(Connection):
         #: While a batch of deliveries is dispatched: the consumer queues whose waiting get()
         #: is woken once the batch is done (ClosableDeferredQueue._hold); None otherwise.
         self._held_queues: list[Any] | None = None
+        # Output held back while twisted's buffer is full (the producer is paused).
+        self._held_out: collections.deque[Any] = collections.deque()
+        self._held_size = 0
+        self._twisted_paused = False
+        self._held_high = DEFAULT_OUTBOUND_HIGH_WATER
+        self._held_low = DEFAULT_OUTBOUND_HIGH_WATER // 4
         super().__init__(
             parameters=parameters,
             on_open_callback=on_open_callback,
@@ -87,6 +105,12 @@ class _TwistedConnection(Connection):
         if transport is None or self._closing_stream:
             return
         self._closing_stream = True
+        # Everything emitted goes out before the close: hand twisted what was held back.
+        held = self._held_out
+        if held:
+            transport.write(b"".join(held))
+            held.clear()
+            self._held_size = 0
         # A registered producer would keep loseConnection() waiting: unregister first.
         transport.unregisterProducer()
         transport.loseConnection()
@@ -102,10 +126,70 @@ class _TwistedConnection(Connection):
         else:
             transport.loseConnection()
 
+    # A large body's frames come as views of it; twisted takes bytes only, so they are held as
+    # views and joined into a piece of about _PIECE bytes (one copy) only when twisted's buffer
+    # has drained, which then sends that piece as it is.
+    _adapter_takes_views = True
+
     def _adapter_emit_data(self, data: bytes) -> None:
+        self._adapter_emit_buffers([data])
+
+    def _adapter_emit_buffers(self, buffers: list[Any]) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        held = self._held_out
+        if not held and not self._twisted_paused and len(buffers) == 1:
+            data = buffers[0]
+            if type(data) is bytes:  # the common case: one joined write into a free buffer
+                transport.write(data)  # may pause the producer at once (twisted_paused)
+                return
+        for buffer in buffers:
+            held.append(buffer)
+            self._held_size += len(buffer)
+        if not self._twisted_paused:
+            self._write_held(transport)
+        if self._held_size > self._held_high and not self._writing_paused:
+            self._on_writing_paused()
+
+    def _write_held(self, transport: Any) -> None:
+        """Write held buffers, a piece of at least ``_PIECE`` bytes (or all) at a time, until
+        twisted pauses the producer or nothing is held."""
+        held = self._held_out
+        while held and not self._twisted_paused:
+            first = held.popleft()
+            size = len(first)
+            if type(first) is bytes and (size >= _PIECE or not held):
+                piece = first
+            else:
+                parts = [first]
+                while held and size < _PIECE:
+                    buffer = held.popleft()
+                    parts.append(buffer)
+                    size += len(buffer)
+                piece = b"".join(parts)
+            self._held_size -= size
+            transport.write(piece)
+
+    def _adapter_get_write_buffer_size(self) -> int:
+        return self._held_size
+
+    def _adapter_set_write_buffer_limits(self, high: int, low: int) -> None:
+        self._held_high = high
+        self._held_low = low
+
+    def twisted_paused(self) -> None:
+        """Twisted's write buffer is full: hold further output."""
+        self._twisted_paused = True
+
+    def twisted_resumed(self) -> None:
+        """Twisted's write buffer has drained: write what was held, until it is full again."""
+        self._twisted_paused = False
         transport = self._transport
         if transport is not None:
-            transport.write(data)
+            self._write_held(transport)
+        if self._writing_paused and self._held_size <= self._held_low:
+            self._on_writing_resumed()
 
     def _dispatch(self, events: list[Any]) -> None:
         """Dispatch as the core does, waking consumers once per run of deliveries.
@@ -155,6 +239,9 @@ class _TwistedConnection(Connection):
 
     def connection_lost(self, reason: Failure) -> None:
         self._transport = None
+        self._held_out.clear()
+        self._held_size = 0
+        self._twisted_paused = False
         error_value: BaseException | None = None
         if not self._closing_stream:
             if isinstance(reason.value, error.ConnectionDone):
@@ -269,10 +356,10 @@ class TwistedProtocolConnection(protocol.Protocol):
     # --- IPushProducer: twisted's write buffer limits ----------------------------------------
 
     def pauseProducing(self) -> None:
-        self._impl._on_writing_paused()
+        self._impl.twisted_paused()
 
     def resumeProducing(self) -> None:
-        self._impl._on_writing_resumed()
+        self._impl.twisted_resumed()
 
     def stopProducing(self) -> None:
         """The transport is going away; connectionLost follows."""
