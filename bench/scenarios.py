@@ -160,7 +160,7 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "large",
         "publish then consume 1 MiB bodies (prefetch 10, ack each), MiB/s both ways",
-        count=50,
+        count=300,
         quick_count=10,
         size=MIB,
         metrics=[Metric("mib_per_s", "MiB/s", "MiB/s", True, _mib_per_s)],

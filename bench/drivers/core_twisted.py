@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.drivers import Client, twisted_api
+from bench.drivers import Client
 
 CLIENT = Client("pika-core-twisted", "pika-core TwistedProtocolConnection", 15, "pika-core")
-
-UNSUPPORTED = twisted_api.UNSUPPORTED
 
 
 def driver() -> Any:

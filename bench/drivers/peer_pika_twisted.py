@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.drivers import Client, twisted_api
+from bench.drivers import Client
 
 CLIENT = Client("pika-twisted", "pika TwistedProtocolConnection", 28, "peer")
-
-UNSUPPORTED = twisted_api.UNSUPPORTED
 
 
 def driver() -> Any:

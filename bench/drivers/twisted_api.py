@@ -3,8 +3,10 @@
 The same code drives pika's twisted adapter and pika-core's pika-twisted plugin (a drop-in).
 Each run is a fresh process, so it runs the global reactor once: the scenario is a coroutine
 awaiting Deferreds (``defer.ensureDeferred``), and the reactor stops when it ends. Publishing
-yields to the reactor every ``SLICE`` messages, as an application that lets its reactor
-breathe would.
+yields to the reactor every ``SLICE`` messages (``SLICE_LARGE`` for 1 MiB bodies), as an
+application that lets its reactor breathe would. Every scenario is written the way a twisted
+application would: a delivery is awaited from the consumer's queue, a request/reply is a
+publish and an awaited ``get()``, channels are opened with one Deferred each.
 """
 
 from __future__ import annotations
@@ -14,21 +16,13 @@ import time
 from typing import Any, Callable, Coroutine
 
 from bench.drivers import timed
-from bench.drivers.pika_blocking_api import resolve
-from bench.scenarios import Params
+from bench.drivers.pika_blocking_api import REPLY_TO, resolve
+from bench.scenarios import MIB, Params
 
 SLICE = 1000  # messages published per reactor turn
+SLICE_LARGE = 8  # 1 MiB bodies published per reactor turn
 TIMEOUT_S = 300.0
 
-# What the Deferred API would only measure badly, or what this row leaves out to keep the suite
-# within its time: issue 5 asks the twisted adapters for publish and consume (confirms too here).
-UNSUPPORTED = {
-    "large": "not run for the Deferred API (issue 5 compares publish and consume)",
-    "rpc": "not run: a round trip per Deferred chain measures twisted's scheduling, not the client",
-    "memory": "not run for the Deferred API (issue 5 compares publish and consume)",
-    "channels": "not run: channel() is one Deferred per channel (issue 5 compares publish and "
-    "consume)",
-}
 
 Scenario = Callable[[Any, Any, Params], Coroutine[Any, Any, "dict[str, Any]"]]
 
@@ -40,6 +34,7 @@ class TwistedDriver:
         adapter = importlib.import_module(f"{module.__name__}.adapters.twisted_connection")
         self.connection_class = adapter.TwistedProtocolConnection
         self.parameters_class = resolve(module, "ConnectionParameters", "connection", "parameters")
+        self.properties_class = resolve(module, "BasicProperties", "spec")
 
     def _run(self, params: Params, scenario: Scenario) -> dict[str, Any]:
         from twisted.internet import defer, protocol
@@ -97,22 +92,28 @@ class TwistedDriver:
             await task.deferLater(reactor, 0.001, lambda: None)
 
     @classmethod
-    async def _publish(cls, connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+    async def _publish_slices(cls, channel: Any, params: Params, deadline: float) -> int:
+        """Publish ``params.count`` bodies a slice per reactor turn until ``deadline``."""
         body = bytes(params.size)
         publish = channel.basic_publish
         queue = params.queue
-        start = time.perf_counter()
-        deadline = start + params.cap_s
+        per_turn = SLICE_LARGE if params.size >= MIB else SLICE
         sent = 0
         while sent < params.count:
-            burst = min(SLICE, params.count - sent)
+            burst = min(per_turn, params.count - sent)
             for _ in range(burst):
                 publish("", queue, body)
             sent += burst
             await cls._yield()
             if time.perf_counter() > deadline:
                 break
-        await cls._wait_for_count(channel, queue, sent)
+        return sent
+
+    @classmethod
+    async def _publish(cls, connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        start = time.perf_counter()
+        sent = await cls._publish_slices(channel, params, start + params.cap_s)
+        await cls._wait_for_count(channel, params.queue, sent)
         return timed(time.perf_counter() - start, sent)
 
     @staticmethod
@@ -157,12 +158,11 @@ class TwistedDriver:
         return timed(elapsed, state["count"], f"window {window} (a Deferred per publish)")
 
     @staticmethod
-    async def _consume(connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+    async def _receive(channel: Any, params: Params, count: int, deadline: float) -> int:
+        """Consume ``count`` messages (fewer once ``deadline`` has passed), acking with
+        multiple=True every ``params.ack_every``; the number received."""
         await channel.basic_qos(prefetch_count=params.prefetch)
-        start = time.perf_counter()
-        deadline = start + params.cap_s
         queue, _tag = await channel.basic_consume(queue=params.queue)
-        count = params.count
         ack_every = params.ack_every
         get = queue.get
         received = 0
@@ -173,7 +173,64 @@ class TwistedDriver:
                 channel.basic_ack(delivery_tag=message[1].delivery_tag, multiple=True)
                 if time.perf_counter() > deadline:
                     break
+        return received
+
+    @classmethod
+    async def _consume(cls, connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        start = time.perf_counter()
+        received = await cls._receive(channel, params, params.count, start + params.cap_s)
         return timed(time.perf_counter() - start, received)
+
+    @classmethod
+    async def _large(cls, connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        start = time.perf_counter()
+        sent = await cls._publish_slices(channel, params, float("inf"))
+        received = await cls._receive(channel, params, sent, float("inf"))
+        return timed(time.perf_counter() - start, received)
+
+    async def _rpc(self, connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        replies, _tag = await channel.basic_consume(queue=REPLY_TO, auto_ack=True)
+        properties_class = self.properties_class
+        payload = bytes(params.size)
+        warmup = params.count // 10
+        latencies: list[float] = []
+        deadline = float("inf")  # set when the measured requests start
+        for index in range(warmup + params.count):
+            properties = properties_class(reply_to=REPLY_TO, correlation_id=str(index))
+            start = time.perf_counter()
+            channel.basic_publish("", params.rpc_queue, payload, properties)
+            _channel, _method, reply_properties, _body = await replies.get()
+            elapsed = time.perf_counter() - start
+            if reply_properties.correlation_id != str(index):
+                raise RuntimeError("a reply carried the wrong correlation id")
+            if index >= warmup:
+                latencies.append(elapsed * 1e6)
+                if time.perf_counter() > deadline:
+                    break
+            elif index + 1 == warmup:
+                deadline = time.perf_counter() + params.budget_s
+        return {"count": len(latencies), "latencies_us": latencies, "note": ""}
+
+    @staticmethod
+    async def _memory(connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        await channel.basic_qos(prefetch_count=params.prefetch)
+        start = time.perf_counter()
+        queue, _tag = await channel.basic_consume(queue=params.queue)
+        held = [await queue.get() for _ in range(params.count)]
+        elapsed = time.perf_counter() - start
+        channel.basic_ack(delivery_tag=held[-1][1].delivery_tag, multiple=True)
+        return timed(elapsed, params.count)
+
+    @staticmethod
+    async def _channels(connection: Any, channel: Any, params: Params) -> dict[str, Any]:
+        from twisted.internet import defer
+
+        start = time.perf_counter()
+        opened = await defer.gatherResults([connection.channel() for _ in range(params.count)])
+        elapsed = time.perf_counter() - start
+        if len(opened) != params.count:
+            raise RuntimeError(f"{len(opened)} channels opened, {params.count} asked for")
+        return timed(elapsed, params.count, "opened concurrently")
 
     def publish(self, params: Params) -> dict[str, Any]:
         return self._run(params, self._publish)
@@ -183,3 +240,15 @@ class TwistedDriver:
 
     def consume(self, params: Params) -> dict[str, Any]:
         return self._run(params, self._consume)
+
+    def large(self, params: Params) -> dict[str, Any]:
+        return self._run(params, self._large)
+
+    def rpc(self, params: Params) -> dict[str, Any]:
+        return self._run(params, self._rpc)
+
+    def memory(self, params: Params) -> dict[str, Any]:
+        return self._run(params, self._memory)
+
+    def channels(self, params: Params) -> dict[str, Any]:
+        return self._run(params, self._channels)
