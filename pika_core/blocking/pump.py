@@ -61,6 +61,9 @@ class SocketPump:
         self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
         self._tls = isinstance(sock, ssl.SSLSocket)
+        # Scatter reads (recvmsg_into) where the socket has them: not TLS, not Windows.
+        self._scatter = not self._tls and hasattr(sock, "recvmsg_into")
+        self._after_view = self._rview[:AFTER_STREAM_READ]
         #: Whether pending buffers may go out in one sendmsg (plain sockets where it exists).
         self._gather = not self._tls and hasattr(sock, "sendmsg")
         self._selector = selectors.DefaultSelector()
@@ -260,8 +263,15 @@ class SocketPump:
                     with self.lock:
                         target = protocol.inbound_target()
                     if target is not None:
-                        limit = len(target)
-                        size = sock.recv_into(target)
+                        room = len(target)
+                        if self._scatter:
+                            # One read for the rest of the payload and what follows it (the
+                            # frame-end byte, the next frame header, the start of its payload).
+                            limit = room + AFTER_STREAM_READ
+                            size = sock.recvmsg_into([target, self._after_view])[0]
+                        else:
+                            limit = room
+                            size = sock.recv_into(target)
                     else:
                         limit = protocol.inbound_missing + 7
                         size = sock.recv_into(rbuf, limit)
@@ -289,7 +299,12 @@ class SocketPump:
                 return events + self._lost(None)
             with self.lock:
                 if target is not None:
-                    protocol.inbound_written(size, time.monotonic())
+                    if size <= room:
+                        protocol.inbound_written(size, time.monotonic())
+                    else:
+                        now = time.monotonic()
+                        protocol.inbound_written(room, now)
+                        events += feed(view[: size - room], now)
                 else:
                     events += feed(data, time.monotonic())
             if size < limit and not self._tls:

@@ -55,6 +55,8 @@ _IOV_MAX = 64
 #: the start of its body (which then goes straight into place too), not most of its body
 #: through the reused buffer and a copy.
 AFTER_STREAM_READ = 4096
+#: Bytes one readable event may take in reads that each got all they asked for.
+READ_EVENT_BUDGET = 1024 * 1024
 #: Default write-buffer limits: above HIGH the protocol's ``pause_writing()`` is called, and
 #: ``resume_writing()`` once the buffer drains to LOW.
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
@@ -399,6 +401,9 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
         self._rbuf = bytearray(READ_BUFFER_SIZE)
         self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
+        # Scatter reads (recvmsg_into) where the socket has them: not TLS, not Windows.
+        self._scatter = not self._is_tls and hasattr(sock, "recvmsg_into")
+        self._after_view = self._rview[:AFTER_STREAM_READ]
         self._head: BytesLike | None = None  # data a previous send left (retried as is)
         self._tail: list[BytesLike] = []  # data written since
         self._size = 0
@@ -551,6 +556,7 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
         sock = self._sock
         rbuf = self._rbuf
         protocol = self._protocol
+        total = 0
         while True:
             target = None
             data = None
@@ -560,17 +566,26 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
                     # its frame-end byte and the next frame header through rbuf.
                     target = protocol.inbound_target()
                     if target is not None:
-                        nbytes = sock.recv_into(target)
+                        room = len(target)
+                        if self._scatter:
+                            # One read for the rest of the payload and what follows it.
+                            asked = room + AFTER_STREAM_READ
+                            nbytes = sock.recvmsg_into([target, self._after_view])[0]
+                        else:
+                            asked = room
+                            nbytes = sock.recv_into(target)
                     else:
-                        nbytes = sock.recv_into(rbuf, protocol.inbound_missing() + 7)
+                        asked = protocol.inbound_missing() + 7
+                        nbytes = sock.recv_into(rbuf, asked)
                     self._after_stream = True
                 elif protocol.inbound_missing() < LARGE_REST:
-                    limit = AFTER_STREAM_READ if self._after_stream else READ_BUFFER_SIZE
+                    asked = AFTER_STREAM_READ if self._after_stream else READ_BUFFER_SIZE
                     self._after_stream = False
-                    nbytes = sock.recv_into(rbuf, limit)
+                    nbytes = sock.recv_into(rbuf, asked)
                 else:
                     # The rest of another large frame: a buffer of its own, handed over uncopied.
-                    data = sock.recv(READ_BUFFER_SIZE)
+                    asked = READ_BUFFER_SIZE
+                    data = sock.recv(asked)
                     nbytes = len(data)
             except _WOULD_BLOCK:
                 break
@@ -589,18 +604,27 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
             self.bytes_received += nbytes
             try:
                 if target is not None:
-                    protocol.inbound_written(nbytes)
+                    if nbytes <= room:
+                        protocol.inbound_written(nbytes)
+                    else:
+                        protocol.inbound_written(room)
+                        protocol.data_received(self._rview[: nbytes - room].tobytes())
                 else:
                     protocol.data_received(self._rview[:nbytes].tobytes() if data is None else data)
             except Exception as exc:
                 LOGGER.exception("protocol.data_received() failed; aborting the stream")
                 self._terminate(exc)
                 return
-            # A TLS record may hold more decrypted bytes than one read took; the socket
-            # will not signal them, so drain them now.
-            if self._state != _ACTIVE or not self._is_tls:
+            if self._state != _ACTIVE:
                 break
-            if not cast(ssl.SSLSocket, sock).pending():
+            total += nbytes
+            # A read that got all it asked for may have left more in the socket: go on (up
+            # to READ_EVENT_BUDGET per event) instead of waiting for the next poll. A TLS
+            # record may hold more decrypted bytes than one read took; the socket will not
+            # signal them, so drain them now.
+            if nbytes == asked and total < READ_EVENT_BUDGET:
+                continue
+            if not self._is_tls or not cast(ssl.SSLSocket, sock).pending():
                 break
         if self._write_wants_read:
             self._write_wants_read = False

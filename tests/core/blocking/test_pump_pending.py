@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+from counting_socket import counting_pair
 
 from pika_core.blocking.pump import SocketPump
 
@@ -160,13 +161,15 @@ class StreamingProtocol(RecordingProtocol):
         return super().feed(data, now)
 
 
+@pytest.mark.parametrize("scatter", [True, False], ids=["recvmsg_into", "recv_into"])
 def test_a_streamed_body_frame_is_received_in_place_then_only_its_end_and_a_header(
-    pair: Any,
+    pair: Any, scatter: bool
 ) -> None:
     left, right = pair
     payload = bytes(range(256)) * 400  # 102,400 bytes
     protocol = StreamingProtocol(len(payload))
     pump = SocketPump(left, protocol)
+    pump._scatter = scatter
     header_of_next = b"\x03\x00\x01\x00\x01\x00\x00"
     right.setblocking(False)
     stream = payload + b"\xce" + header_of_next + b"rest of the next frame"
@@ -182,7 +185,30 @@ def test_a_streamed_body_frame_is_received_in_place_then_only_its_end_and_a_head
             break
     assert bytes(protocol.target) == payload
     assert protocol.written == len(payload)
-    # The first read after the payload took exactly the frame-end and the next header.
-    assert protocol.fed[0][1] == b"\xce" + header_of_next
+    # No payload byte went through feed: it starts with the frame-end and the next header
+    # (read with the payload's rest by a scatter read, else by a read of exactly those).
+    assert protocol.fed[0][1].startswith(b"\xce" + header_of_next)
+    if not scatter:
+        assert protocol.fed[0][1] == b"\xce" + header_of_next
     assert b"".join(data for _, data in protocol.fed) == stream[len(payload) :]
     pump.close_socket()
+
+
+@pytest.mark.parametrize("scatter", [True, False], ids=["recvmsg_into", "recv_into"])
+def test_a_scatter_read_takes_a_payloads_rest_and_what_follows_in_one_call(
+    scatter: bool,
+) -> None:
+    counting, right = counting_pair()
+    payload = bytes(range(256)) * 100  # 25,600 bytes: the socket holds it all at once
+    protocol = StreamingProtocol(len(payload))
+    pump = SocketPump(counting, protocol)
+    pump._scatter = scatter
+    rest = b"\xce\x03\x00\x01\x00\x00\x00\x10" + b"start of the next payload"
+    right.sendall(payload + rest)
+    pump.turn(1.0)
+    assert bytes(protocol.target) == payload
+    assert b"".join(data for _, data in protocol.fed) == rest
+    # recvmsg_into: one call; recv_into: the payload, then the frame-end and header, then more.
+    assert counting.reads == (1 if scatter else 3)
+    pump.close_socket()
+    right.close()
