@@ -279,11 +279,12 @@ class Connection(ServerCapabilities):
         protocol = self._protocol
         return protocol is not None and protocol.inbound_streaming
 
-    def inbound_target(self) -> memoryview | None:
+    def inbound_target(self, spill: int = 0) -> memoryview | None:
         """Where the transport may receive the rest of a large body frame's payload straight
-        into its message (then ``inbound_written``), or None."""
+        into its message (then ``inbound_written``), or None; with ``spill``, up to that many
+        bytes more (see ``ConnectionProtocol.inbound_target``)."""
         protocol = self._protocol
-        return None if protocol is None else protocol.inbound_target()
+        return None if protocol is None else protocol.inbound_target(spill)
 
     def inbound_written(self, nbytes: int) -> None:
         """``nbytes`` were received into the last ``inbound_target()``."""

@@ -61,9 +61,6 @@ class SocketPump:
         self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
         self._tls = isinstance(sock, ssl.SSLSocket)
-        # Scatter reads (recvmsg_into) where the socket has them: not TLS, not Windows.
-        self._scatter = not self._tls and hasattr(sock, "recvmsg_into")
-        self._after_view = self._rview[:AFTER_STREAM_READ]
         #: Whether pending buffers may go out in one sendmsg (plain sockets where it exists).
         self._gather = not self._tls and hasattr(sock, "sendmsg")
         self._selector = selectors.DefaultSelector()
@@ -258,20 +255,15 @@ class SocketPump:
             target = None
             try:
                 if protocol.inbound_streaming:
-                    # A large body frame: its payload goes straight into its message, then its
-                    # frame-end byte and the next frame header only (through rbuf).
+                    # A large body frame: its payload goes straight into its message, and the
+                    # room after it takes what follows it in the same read (the frame-end
+                    # byte, the next frame header, the start of its payload), fed as a copy.
                     with self.lock:
-                        target = protocol.inbound_target()
+                        room = protocol.inbound_missing - 1
+                        target = protocol.inbound_target(AFTER_STREAM_READ)
                     if target is not None:
-                        room = len(target)
-                        if self._scatter:
-                            # One read for the rest of the payload and what follows it (the
-                            # frame-end byte, the next frame header, the start of its payload).
-                            limit = room + AFTER_STREAM_READ
-                            size = sock.recvmsg_into([target, self._after_view])[0]
-                        else:
-                            limit = room
-                            size = sock.recv_into(target)
+                        limit = len(target)
+                        size = sock.recv_into(target)
                     else:
                         limit = protocol.inbound_missing + 7
                         size = sock.recv_into(rbuf, limit)
@@ -304,7 +296,7 @@ class SocketPump:
                     else:
                         now = time.monotonic()
                         protocol.inbound_written(room, now)
-                        events += feed(view[: size - room], now)
+                        events += feed(target[room:size].tobytes(), now)
                 else:
                     events += feed(data, time.monotonic())
             if size < limit and not self._tls:

@@ -141,6 +141,8 @@ _new_event = tuple.__new__
 _PARTS_MIN = 65536
 # A large body's buffer (inbound_target) up to this size is kept for the next large message.
 _SPARE_BUFFER_MAX = 16 * 1024 * 1024
+# Room a new body buffer has past the body, for inbound_target(spill) at the last body frame.
+_BODY_SPILL_ROOM = 8192
 _Delivery = ev.Delivery
 _Confirmation = ev.Confirmation
 
@@ -298,12 +300,18 @@ class ConnectionProtocol:
         read a large rest into a fresh buffer instead of copying it out of a reused one."""
         return self._reader.missing
 
-    def inbound_target(self) -> memoryview | None:
+    def inbound_target(self, spill: int = 0) -> memoryview | None:
         """Where the next bytes received may go straight, or None: while a large body frame
         is arriving, the place in its message's body where the rest of its payload belongs.
         A transport reads into it (``recv_into``) and reports with ``inbound_written``; the
         frame-end byte and everything after it still go through ``feed``. One copy less per
-        byte than feeding, and a body buffer reused from one large message to the next."""
+        byte than feeding, and a body buffer reused from one large message to the next.
+
+        With ``spill``, the view goes on for up to that many bytes past the payload's end
+        (where the body buffer has room: the next body frame's place, or spare room after
+        the body), so that one read can take the rest of the payload and what follows it. A
+        transport then reports only the payload's part (``inbound_missing - 1`` bytes) with
+        ``inbound_written`` and feeds a copy of the bytes past it, before the next target."""
         reader = self._reader
         room = reader.stream_room
         if not room or self._state >= STATE_CLOSED:
@@ -326,14 +334,17 @@ class ConnectionProtocol:
             if buffer is not None and len(buffer) >= size:
                 self._spare_buffer = None
             else:
-                buffer = bytearray(size)
+                buffer = bytearray(size + _BODY_SPILL_ROOM)
             position = 0
             for part in channel.content_parts:
                 buffer[position : position + len(part)] = part
                 position += len(part)
             channel.content_parts = []
             channel.content_buffer = buffer
-        return memoryview(buffer)[received : received + room]
+        end = received + room
+        if spill:
+            end = min(end + spill, len(buffer))
+        return memoryview(buffer)[received:end]
 
     def inbound_written(self, count: int, now: float) -> None:
         """``count`` bytes were received into the last ``inbound_target()``, at time ``now``."""

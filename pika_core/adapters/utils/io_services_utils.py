@@ -401,9 +401,6 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
         self._rbuf = bytearray(READ_BUFFER_SIZE)
         self._after_stream = False  # the last read was part of a large body frame
         self._rview = memoryview(self._rbuf)
-        # Scatter reads (recvmsg_into) where the socket has them: not TLS, not Windows.
-        self._scatter = not self._is_tls and hasattr(sock, "recvmsg_into")
-        self._after_view = self._rview[:AFTER_STREAM_READ]
         self._head: BytesLike | None = None  # data a previous send left (retried as is)
         self._tail: list[BytesLike] = []  # data written since
         self._size = 0
@@ -562,18 +559,13 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
             data = None
             try:
                 if protocol.inbound_streaming():
-                    # A large body frame: its payload straight into its message, then only
-                    # its frame-end byte and the next frame header through rbuf.
-                    target = protocol.inbound_target()
+                    # A large body frame: its payload straight into its message, and the room
+                    # after it takes what follows it in the same read (fed as a copy).
+                    room = protocol.inbound_missing() - 1
+                    target = protocol.inbound_target(AFTER_STREAM_READ)
                     if target is not None:
-                        room = len(target)
-                        if self._scatter:
-                            # One read for the rest of the payload and what follows it.
-                            asked = room + AFTER_STREAM_READ
-                            nbytes = sock.recvmsg_into([target, self._after_view])[0]
-                        else:
-                            asked = room
-                            nbytes = sock.recv_into(target)
+                        asked = len(target)
+                        nbytes = sock.recv_into(target)
                     else:
                         asked = protocol.inbound_missing() + 7
                         nbytes = sock.recv_into(rbuf, asked)
@@ -608,7 +600,7 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
                         protocol.inbound_written(nbytes)
                     else:
                         protocol.inbound_written(room)
-                        protocol.data_received(self._rview[: nbytes - room].tobytes())
+                        protocol.data_received(target[room:nbytes].tobytes())
                 else:
                     protocol.data_received(self._rview[:nbytes].tobytes() if data is None else data)
             except Exception as exc:

@@ -262,10 +262,15 @@ class AbstractStreamProtocol(abc.ABC):
         """
         return False
 
-    def inbound_target(self) -> memoryview | None:
+    def inbound_target(self, spill: int = 0) -> memoryview | None:
         """A buffer the next bytes received may be written into directly (``recv_into``),
         or None (the default): then read as usual and call ``data_received``. After reading
-        into it, report the count with ``inbound_written``. Thread: the I/O loop's thread.
+        into it, report the count with ``inbound_written``. With ``spill``, the buffer may be
+        up to that many bytes longer than the payload still missing (``inbound_missing() - 1``
+        bytes): of a read that went past it, report the payload's part with
+        ``inbound_written`` and hand a copy of the rest to ``data_received``, so that one
+        read takes the payload's rest, the frame-end, the next frame header and more. Thread:
+        the I/O loop's thread.
         """
         return None
 

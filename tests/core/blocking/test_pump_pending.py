@@ -137,21 +137,24 @@ def test_the_rest_of_a_large_frame_is_read_into_its_own_bytes(pair: Any, missing
 
 class StreamingProtocol(RecordingProtocol):
     """Claims a large body frame is arriving: its payload (``room`` bytes) goes into
-    ``target``; after that only the frame-end byte is missing."""
+    ``target``, which has ``slack`` bytes of room after it for ``inbound_target(spill)``;
+    after the payload only the frame-end byte is missing."""
 
-    def __init__(self, room: int) -> None:
+    def __init__(self, room: int, slack: int = 0) -> None:
         super().__init__(room + 1)
         self.inbound_streaming = True
-        self.target = bytearray(room)
+        self.target = bytearray(room + slack)
         self.written = 0
 
-    def inbound_target(self) -> memoryview | None:
+    def inbound_target(self, spill: int = 0) -> memoryview | None:
         room = self.inbound_missing - 1
         if not room:
             return None
-        return memoryview(self.target)[self.written : self.written + room]
+        end = min(self.written + room + spill, len(self.target))
+        return memoryview(self.target)[self.written : end]
 
     def inbound_written(self, count: int, now: float) -> None:
+        assert count <= self.inbound_missing - 1, "only the payload's part is reported"
         self.written += count
         self.inbound_missing -= count
 
@@ -161,15 +164,14 @@ class StreamingProtocol(RecordingProtocol):
         return super().feed(data, now)
 
 
-@pytest.mark.parametrize("scatter", [True, False], ids=["recvmsg_into", "recv_into"])
-def test_a_streamed_body_frame_is_received_in_place_then_only_its_end_and_a_header(
-    pair: Any, scatter: bool
+@pytest.mark.parametrize("slack", [4096, 0], ids=["spill", "no-spill"])
+def test_a_streamed_body_frame_is_received_in_place_and_only_what_follows_is_fed(
+    pair: Any, slack: int
 ) -> None:
     left, right = pair
     payload = bytes(range(256)) * 400  # 102,400 bytes
-    protocol = StreamingProtocol(len(payload))
+    protocol = StreamingProtocol(len(payload), slack)
     pump = SocketPump(left, protocol)
-    pump._scatter = scatter
     header_of_next = b"\x03\x00\x01\x00\x01\x00\x00"
     right.setblocking(False)
     stream = payload + b"\xce" + header_of_next + b"rest of the next frame"
@@ -183,32 +185,30 @@ def test_a_streamed_body_frame_is_received_in_place_then_only_its_end_and_a_head
         pump.turn(0.05)
         if sent == len(stream) and protocol.fed and len(b"".join(d for _, d in protocol.fed)) > 8:
             break
-    assert bytes(protocol.target) == payload
+    assert bytes(protocol.target[: len(payload)]) == payload
     assert protocol.written == len(payload)
     # No payload byte went through feed: it starts with the frame-end and the next header
-    # (read with the payload's rest by a scatter read, else by a read of exactly those).
+    # (read with the payload's rest into the room after it, else by a read of exactly those).
     assert protocol.fed[0][1].startswith(b"\xce" + header_of_next)
-    if not scatter:
+    if not slack:
         assert protocol.fed[0][1] == b"\xce" + header_of_next
     assert b"".join(data for _, data in protocol.fed) == stream[len(payload) :]
     pump.close_socket()
 
 
-@pytest.mark.parametrize("scatter", [True, False], ids=["recvmsg_into", "recv_into"])
-def test_a_scatter_read_takes_a_payloads_rest_and_what_follows_in_one_call(
-    scatter: bool,
-) -> None:
+@pytest.mark.parametrize("slack", [4096, 0], ids=["spill", "no-spill"])
+def test_a_payloads_rest_and_what_follows_come_in_one_read_with_spill(slack: int) -> None:
     counting, right = counting_pair()
     payload = bytes(range(256)) * 100  # 25,600 bytes: the socket holds it all at once
-    protocol = StreamingProtocol(len(payload))
+    protocol = StreamingProtocol(len(payload), slack)
     pump = SocketPump(counting, protocol)
-    pump._scatter = scatter
     rest = b"\xce\x03\x00\x01\x00\x00\x00\x10" + b"start of the next payload"
     right.sendall(payload + rest)
     pump.turn(1.0)
-    assert bytes(protocol.target) == payload
+    assert bytes(protocol.target[: len(payload)]) == payload
     assert b"".join(data for _, data in protocol.fed) == rest
-    # recvmsg_into: one call; recv_into: the payload, then the frame-end and header, then more.
-    assert counting.reads == (1 if scatter else 3)
+    # With room after the payload: one call; without: the payload, the frame-end and header,
+    # then the rest.
+    assert counting.reads == (1 if slack else 3)
     pump.close_socket()
     right.close()

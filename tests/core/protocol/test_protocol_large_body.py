@@ -34,20 +34,27 @@ def frame_count(data: bytes) -> int:
     return count
 
 
-def feed_in_reads(server, data: bytes, sizes: list[int], direct: bool) -> list:  # type: ignore[no-untyped-def,type-arg]
+def feed_in_reads(server, data: bytes, sizes: list[int], direct: bool, spill: int = 0) -> list:  # type: ignore[no-untyped-def,type-arg]
     """Feed ``data`` as reads of the given sizes (cycled); with ``direct``, whenever the
-    protocol offers a target, receive into it as a transport would."""
+    protocol offers a target, receive into it as a transport would; with ``spill``, ask for a
+    target that goes on past the payload, and feed a copy of what a read put there."""
     protocol = server.protocol
     result = []
     offset = index = 0
     while offset < len(data):
         size = sizes[index % len(sizes)]
         index += 1
-        target = protocol.inbound_target() if direct and protocol.inbound_streaming else None
+        room = protocol.inbound_missing - 1
+        target = protocol.inbound_target(spill) if direct and protocol.inbound_streaming else None
         if target is not None:
+            assert room <= len(target) <= room + spill
             count = min(size, len(target), len(data) - offset)
             target[:count] = data[offset : offset + count]
-            protocol.inbound_written(count, server.now)
+            if count <= room:
+                protocol.inbound_written(count, server.now)
+            else:
+                protocol.inbound_written(room, server.now)
+                result.extend(protocol.feed(target[room:count].tobytes(), server.now))
         else:
             if protocol.inbound_streaming:
                 size = min(size, protocol.inbound_missing + 7)
@@ -57,13 +64,17 @@ def feed_in_reads(server, data: bytes, sizes: list[int], direct: bool) -> list: 
     return result
 
 
-@pytest.mark.parametrize("direct", [False, True])
+@pytest.mark.parametrize(
+    ("direct", "spill"), [(False, 0), (True, 0), (True, 4096)], ids=["fed", "direct", "spill"]
+)
 @pytest.mark.parametrize("read", [1000, 65536, 100_000, 262144])
-def test_large_bodies_come_whole_and_frames_are_counted_once(direct: bool, read: int) -> None:
+def test_large_bodies_come_whole_and_frames_are_counted_once(
+    direct: bool, spill: int, read: int
+) -> None:
     server = opened()
     data = message(1) + message(2, BODY[:300_000]) + message(3)
     before = server.protocol.frames_received
-    result = feed_in_reads(server, data, [read], direct)
+    result = feed_in_reads(server, data, [read], direct, spill)
     assert [(e.method.delivery_tag, e.body) for e in result] == [
         (1, BODY),
         (2, BODY[:300_000]),
@@ -93,7 +104,7 @@ def test_the_body_buffer_is_reused_and_bodies_stay_intact() -> None:
     protocol = server.protocol
     first = feed_in_reads(server, message(1), [50_000], direct=True)
     spare = protocol._spare_buffer
-    assert spare is not None and len(spare) == len(BODY)
+    assert spare is not None and len(BODY) <= len(spare) <= len(BODY) + 8192
     second = feed_in_reads(server, message(2, BODY[::-1]), [50_000], direct=True)
     # The second message was written into the first one's buffer, and the first body (bytes
     # of its own) did not change.
@@ -166,19 +177,22 @@ def test_reader_pieces_concatenate_to_the_payload() -> None:
     st.lists(st.integers(1, 200_000), min_size=1, max_size=8),
     st.lists(st.sampled_from([10, 70_000, 131_064, 131_065, 300_000]), min_size=1, max_size=4),
     st.booleans(),
+    st.sampled_from([0, 8, 4096, 100_000]),
 )
 def test_any_reads_give_what_frame_by_frame_gives(
-    sizes: list[int], lengths: list[int], direct: bool
+    sizes: list[int], lengths: list[int], direct: bool, spill: int
 ) -> None:
     data = b"".join(message(tag, BODY[:length]) for tag, length in enumerate(lengths, 1))
-    result = feed_in_reads(opened(), data, sizes, direct)
+    result = feed_in_reads(opened(), data, sizes, direct, spill)
     assert [(e.method.delivery_tag, e.body) for e in result] == [
         (tag, BODY[:length]) for tag, length in enumerate(lengths, 1)
     ]
 
 
-@pytest.mark.parametrize("direct", [False, True])
-def test_two_channels_interleaving_large_body_frames(direct: bool) -> None:
+@pytest.mark.parametrize(
+    ("direct", "spill"), [(False, 0), (True, 0), (True, 4096)], ids=["fed", "direct", "spill"]
+)
+def test_two_channels_interleaving_large_body_frames(direct: bool, spill: int) -> None:
     server = opened()
     server.open_channel(2)
     size = 2 * (FRAME_MAX - 8)
@@ -195,8 +209,33 @@ def test_two_channels_interleaving_large_body_frames(direct: bool) -> None:
     one = frames(message(1, first, channel=1))  # method, header, two body frames
     two = frames(message(7, second, channel=2))
     data = b"".join(one[:2] + two[:2] + [one[2], two[2], one[3], two[3]])
-    result = feed_in_reads(server, data, [50_000, 3, 90_000], direct)
+    result = feed_in_reads(server, data, [50_000, 3, 90_000, 140_000], direct, spill)
     assert [(e.channel, e.method.delivery_tag, e.body) for e in result] == [
         (1, 1, first),
         (2, 7, second),
     ]
+
+
+def test_a_spilling_target_goes_past_the_payload_only_as_far_as_the_body_buffer() -> None:
+    server = opened()
+    protocol = server.protocol
+    body = BODY[:70_000]  # one body frame: its payload is the end of the body
+    data = message(1, body)
+    start = len(data) - (7 + len(body) + 1)
+    protocol.feed(data[: start + 7 + 1000], server.now)  # the frame header and 1,000 bytes
+    assert protocol.inbound_streaming and protocol.inbound_missing == len(body) - 1000 + 1
+    room = len(body) - 1000
+    plain = protocol.inbound_target()
+    assert plain is not None and len(plain) == room
+    spilling = protocol.inbound_target(4096)
+    assert spilling is not None and len(spilling) == room + 4096
+    buffer = spilling.obj
+    assert isinstance(buffer, bytearray) and plain.obj is buffer
+    widest = protocol.inbound_target(1 << 20)
+    assert widest is not None and len(widest) == len(buffer) - 1000  # up to the buffer's end
+    # A read that took the payload's rest, its frame-end and a heartbeat after it.
+    after = b"\xce" + b"\x08\x00\x00\x00\x00\x00\x00\xce"
+    spilling[: room + len(after)] = data[start + 7 + 1000 :] + after[1:]
+    protocol.inbound_written(room, server.now)
+    (delivery,) = protocol.feed(spilling[room : room + len(after)].tobytes(), server.now)
+    assert delivery.body == body

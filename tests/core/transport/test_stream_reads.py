@@ -1,9 +1,11 @@
 """How StreamTransport reads on one readable event: a large body frame's rest and what follows
-it in one scatter read, reads that got all they asked for followed by more (up to a budget),
-a short read ending the event without another call."""
+it in one read (into the room the protocol gives after the payload), reads that got all they
+asked for followed by more (up to a budget), a short read ending the event without another
+call."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from counting_socket import counting_pair
 
 from pika_core.adapters.utils import io_services_utils
+from pika_core.adapters.utils.asyncio_io_services import _StreamBridge
 from pika_core.adapters.utils.io_services_utils import StreamTransport
 
 
@@ -35,11 +38,13 @@ class NoServices:
 
 class Recording:
     """A protocol that records what it receives; with ``room``, a large body frame's payload
-    of that many bytes is arriving and goes into ``target``."""
+    of that many bytes is arriving and goes into ``target``, which has ``slack`` bytes of
+    room after it for ``inbound_target(spill)``."""
 
-    def __init__(self, room: int = 0) -> None:
+    def __init__(self, room: int = 0, slack: int = 0) -> None:
         self.fed: list[bytes] = []
-        self.target = bytearray(room)
+        self.room = room
+        self.target = bytearray(room + slack)
         self.written = 0
         self.streaming = room > 0
 
@@ -47,14 +52,16 @@ class Recording:
         return self.streaming
 
     def inbound_missing(self) -> int:
-        return len(self.target) - self.written + 1 if self.streaming else 0
+        return self.room - self.written + 1 if self.streaming else 0
 
-    def inbound_target(self) -> memoryview | None:
-        if self.written == len(self.target):
+    def inbound_target(self, spill: int = 0) -> memoryview | None:
+        if self.written == self.room:
             return None
-        return memoryview(self.target)[self.written :]
+        end = min(self.room + spill, len(self.target))
+        return memoryview(self.target)[self.written : end]
 
     def inbound_written(self, count: int) -> None:
+        assert self.written + count <= self.room, "only the payload's part is reported"
         self.written += count
 
     def data_received(self, data: bytes) -> None:
@@ -75,22 +82,22 @@ def transport(sock: socket.socket, protocol: Recording) -> StreamTransport:
     return StreamTransport(sock, protocol, NoServices())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("scatter", [True, False], ids=["recvmsg_into", "recv_into"])
-def test_a_payloads_rest_and_what_follows_come_in_one_scatter_read(
-    pair: Any, scatter: bool
+@pytest.mark.parametrize("slack", [4096, 0], ids=["spill", "no-spill"])
+def test_a_payloads_rest_and_what_follows_come_in_one_read_with_spill(
+    pair: Any, slack: int
 ) -> None:
     sock, peer = pair
     payload = bytes(range(256)) * 100
     rest = b"\xce\x03\x00\x01\x00\x00\x00\x10" + b"start of the next payload"
-    protocol = Recording(len(payload))
+    protocol = Recording(len(payload), slack)
     stream = transport(sock, protocol)
-    stream._scatter = scatter
     peer.sendall(payload + rest)
     stream._on_readable()
-    assert bytes(protocol.target) == payload
+    assert bytes(protocol.target[: len(payload)]) == payload
     assert b"".join(protocol.fed) == rest
-    # recvmsg_into: one call; recv_into: the payload, the frame-end and header, then more.
-    assert sock.reads == (1 if scatter else 3)
+    # With room after the payload: one call; without: the payload, the frame-end and header,
+    # then the rest.
+    assert sock.reads == (1 if slack else 3)
 
 
 def test_full_reads_go_on_until_the_event_budget(
@@ -124,3 +131,32 @@ def test_a_short_read_ends_the_event_without_another_call(
     stream._on_readable()
     assert [len(piece) for piece in protocol.fed] == [1000, 500]
     assert sock.reads == 2
+
+
+@pytest.mark.parametrize("slack", [4096, 0], ids=["spill", "no-spill"])
+def test_the_asyncio_bridge_takes_a_payloads_rest_and_what_follows_in_one_read(
+    slack: int,
+) -> None:
+    payload = bytes(range(256)) * 100
+    rest = b"\xce\x03\x00\x01\x00\x00\x00\x10" + b"start of the next payload"
+    incoming = payload + rest
+    protocol = Recording(len(payload), slack)
+    loop = asyncio.new_event_loop()
+    try:
+        bridge = _StreamBridge(loop, lambda: protocol)  # type: ignore[arg-type,return-value]
+        bridge.protocol = protocol  # type: ignore[assignment]
+        bridge.release()  # linked: events are no longer held back
+        reads = 0
+        offset = 0
+        while offset < len(incoming):  # what asyncio does on each readable event
+            buffer = bridge.get_buffer(-1)
+            count = min(len(buffer), len(incoming) - offset)
+            buffer[:count] = incoming[offset : offset + count]
+            bridge.buffer_updated(count)
+            offset += count
+            reads += 1
+    finally:
+        loop.close()
+    assert bytes(protocol.target[: len(payload)]) == payload
+    assert b"".join(protocol.fed) == rest
+    assert reads == (1 if slack else 3)
