@@ -2,8 +2,9 @@
 ``nox -s bench``), from the repository root, in an environment that has the peers
 (bench/requirements.txt) and pika-core.
 
-Clients are interleaved (A B C ... A B C ...) so that machine drift hits all alike; each
-(client, scenario, run) is a fresh process, so memory numbers are clean and a crash costs one
+Clients are interleaved (all clients, then all clients again, ...) so that machine drift hits
+all alike, in a new random order each round (``--seed``) so that no client always runs first
+or right after the same one; each (client, scenario, run) is a fresh process, so memory numbers are clean and a crash costs one
 sample. Prints progress, then per scenario metric the medians, min-max and ratios to the
 reference row (pika-core BlockingConnection) and to the C baseline; writes
 bench/results/latest.json, latest.md and latest.png.
@@ -18,6 +19,7 @@ import json
 import os
 import pathlib
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -45,7 +47,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument("--runs", type=int, default=3, help="runs per client and scenario (3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per client and scenario (5)")
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--clients", help="comma-separated client names (see --list)")
     parser.add_argument("--scenarios", help="comma-separated scenario names (see --list)")
@@ -54,6 +56,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference", default=DEFAULT_REFERENCE, help="the x ref column's row")
     parser.add_argument("--out", default=str(RESULTS), help="where latest.* are written")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib)")
+    parser.add_argument(
+        "--seed", type=int, help="the seed of each round's client order (default: random)"
+    )
+    parser.add_argument(
+        "--fixed-order", action="store_true", help="every round in the table's order"
+    )
     parser.add_argument("--list", action="store_true", help="list clients and scenarios")
     return parser.parse_args(argv)
 
@@ -257,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
     suite = uuid.uuid4().hex[:8]
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
+    order = random.Random(seed)
     print(
         f"bench {suite}: {len(client_names)} clients x {len(scenarios)} scenarios x "
         f"{args.runs} runs{' (quick)' if args.quick else ''}",
@@ -318,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             runs = _runs(scenario, args.runs)
             for run in range(1, runs + 1):
-                for client in _rows(scenario, available):
+                round_clients = _rows(scenario, available)
+                if not args.fixed_order:
+                    order.shuffle(round_clients)
+                for client in round_clients:
                     queue = ""
                     if scenario.needs_queue:
                         queue = f"bench-{suite}-{scenario.name}-{client['name']}-{run}"
@@ -399,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command.strip(),
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "runs": args.runs,
+            "order": "table" if args.fixed_order else f"shuffled each round, seed {seed}",
             "quick": args.quick,
             "elapsed_s": round(elapsed, 1),
             "reference": reference,
