@@ -135,7 +135,7 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "publish",
         "publish 64 B, no confirms, until the broker holds every message",
-        count=10_000,
+        count=40_000,
         quick_count=2_000,
         size=64,
         metrics=[MSG_RATE],
@@ -143,7 +143,7 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "confirms",
         "publish 64 B with confirms, window 1000 (stop-and-wait where the client has no window)",
-        count=10_000,
+        count=40_000,
         quick_count=2_000,
         size=64,
         metrics=[MSG_RATE],
@@ -151,7 +151,7 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "consume",
         "consume a preloaded queue, 64 B, prefetch 1000, ack(multiple=True) every 100",
-        count=10_000,
+        count=40_000,
         quick_count=2_000,
         size=64,
         metrics=[MSG_RATE],
