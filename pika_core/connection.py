@@ -287,12 +287,14 @@ class Connection(ServerCapabilities):
         return None if protocol is None else protocol.inbound_target(spill)
 
     def inbound_written(self, nbytes: int) -> None:
-        """``nbytes`` were received into the last ``inbound_target()``."""
+        """``nbytes`` were received into the last ``inbound_target()`` (those past the
+        payload, with ``spill``, go on as received data)."""
         protocol = self._protocol
         if protocol is None:
             raise RuntimeError("inbound_written() without a protocol to have given a target")
         self.bytes_received += nbytes
-        protocol.inbound_written(nbytes, _monotonic())
+        before = protocol.frames_received
+        self._received(protocol, protocol.inbound_written(nbytes, _monotonic()), before)
 
     def _on_data_available(self, data: bytes) -> None:
         """Bytes arrived from the stream: feed the protocol and dispatch what it completed."""
@@ -301,7 +303,11 @@ class Connection(ServerCapabilities):
             return
         self.bytes_received += len(data)
         before = protocol.frames_received
-        events = protocol.feed(data, _monotonic())
+        self._received(protocol, protocol.feed(data, _monotonic()), before)
+
+    def _received(self, protocol: ConnectionProtocol, events: list[Any], before: int) -> None:
+        """Dispatch what received bytes completed (the protocol counted ``before`` frames
+        until then), then flush what the callbacks queued."""
         self.frames_received += protocol.frames_received - before
         if events:
             self._flush_pending = True

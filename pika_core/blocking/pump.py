@@ -257,9 +257,8 @@ class SocketPump:
                 if protocol.inbound_streaming:
                     # A large body frame: its payload goes straight into its message, and the
                     # room after it takes what follows it in the same read (the frame-end
-                    # byte, the next frame header, the start of its payload), fed as a copy.
+                    # byte, the next frame header, the start of its payload).
                     with self.lock:
-                        room = protocol.inbound_missing - 1
                         target = protocol.inbound_target(AFTER_STREAM_READ)
                     if target is not None:
                         limit = len(target)
@@ -291,12 +290,7 @@ class SocketPump:
                 return events + self._lost(None)
             with self.lock:
                 if target is not None:
-                    if size <= room:
-                        protocol.inbound_written(size, time.monotonic())
-                    else:
-                        now = time.monotonic()
-                        protocol.inbound_written(room, now)
-                        events += feed(target[room:size].tobytes(), now)
+                    events += protocol.inbound_written(size, time.monotonic())
                 else:
                     events += feed(data, time.monotonic())
             if size < limit and not self._tls:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from pika_core import frame, spec
 from pika_core.exceptions import (
@@ -309,9 +309,8 @@ class ConnectionProtocol:
 
         With ``spill``, the view goes on for up to that many bytes past the payload's end
         (where the body buffer has room: the next body frame's place, or spare room after
-        the body), so that one read can take the rest of the payload and what follows it. A
-        transport then reports only the payload's part (``inbound_missing - 1`` bytes) with
-        ``inbound_written`` and feeds a copy of the bytes past it, before the next target."""
+        the body), so that one read can take the rest of the payload and what follows it;
+        ``inbound_written`` takes the bytes past the payload as received data."""
         reader = self._reader
         room = reader.stream_room
         if not room or self._state >= STATE_CLOSED:
@@ -346,14 +345,23 @@ class ConnectionProtocol:
             end = min(end + spill, len(buffer))
         return memoryview(buffer)[received:end]
 
-    def inbound_written(self, count: int, now: float) -> None:
-        """``count`` bytes were received into the last ``inbound_target()``, at time ``now``."""
+    def inbound_written(self, count: int, now: float) -> list[ev.Event]:
+        """``count`` bytes were received into the last ``inbound_target()``, at time ``now``;
+        return the events they complete. Bytes past the payload (a target asked for with
+        ``spill``) are copied out of the body buffer and fed like any received bytes."""
         reader = self._reader
+        room = reader.stream_room
         channel = self._channels[reader.stream_channel]
-        reader.streamed(count)
-        channel.content_received += count
-        self.bytes_received += count
+        received = channel.content_received
+        payload = min(count, room)
+        reader.streamed(payload)
+        channel.content_received = received + payload
+        self.bytes_received += payload
         self._heartbeat.last_read = now
+        if payload == count:
+            return []
+        buffer = cast(bytearray, channel.content_buffer)
+        return self.feed(bytes(memoryview(buffer)[received + room : received + count]), now)
 
     @property
     def inbound_buffered(self) -> int:

@@ -1,4 +1,4 @@
-"""A socket that counts its receive calls: how many reads a transport made for some data."""
+"""A socket that counts its calls: how many sends and reads a transport made for some data."""
 
 from __future__ import annotations
 
@@ -9,9 +9,21 @@ __all__ = ["CountingSocket", "counting_pair"]
 
 
 class CountingSocket(socket.socket):
-    """A socket that counts its receive calls (recv, recv_into, recvmsg_into) in ``reads``."""
+    """Counts ``send``/``sendmsg`` calls in ``sends`` (and the buffers given to sendmsg in
+    ``gathered``), and receive calls (recv, recv_into, recvmsg_into) in ``reads``."""
 
+    sends = 0
+    gathered = 0
     reads = 0
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self.sends += 1
+        return super().send(data, flags)
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:
+        self.sends += 1
+        self.gathered += len(buffers)
+        return super().sendmsg(buffers, *args)
 
     def recv(self, *args: Any) -> bytes:
         self.reads += 1

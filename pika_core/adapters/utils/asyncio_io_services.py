@@ -257,7 +257,6 @@ class _StreamBridge(asyncio.BufferedProtocol):
         self.link_error: BaseException | None = None
         self._view = memoryview(bytearray(READ_BUFFER_SIZE))
         self._target: memoryview | None = None  # the last get_buffer() was inbound_target()
-        self._room = 0  # how much of _target is payload (the rest is what follows it)
         self._after_stream = False  # the last read was part of a large body frame
         self._eof_error: BaseException | None = None
         # Until on_done((transport, protocol)) has run, stream events are held back here, so
@@ -287,15 +286,13 @@ class _StreamBridge(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         # While a large body frame arrives, its payload goes straight into its message, and
         # the same read takes what follows it (the frame-end byte, the next frame header and
-        # a little more) into the room after it, which buffer_updated feeds as a copy.
+        # a little more) into the room after it.
         self._target = None
         protocol = self.protocol
         if self._held is None and protocol is not None and protocol.inbound_streaming():
             self._after_stream = True
-            room = protocol.inbound_missing() - 1
             self._target = protocol.inbound_target(AFTER_STREAM_READ)
             if self._target is not None:
-                self._room = room
                 return self._target
             return self._view[: protocol.inbound_missing() + 7]
         if self._after_stream:
@@ -305,15 +302,9 @@ class _StreamBridge(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        target = self._target
-        if target is not None:
+        if self._target is not None:
             self._target = None
-            room = self._room
-            if nbytes <= room:
-                self.protocol.inbound_written(nbytes)  # type: ignore[union-attr]
-                return
-            self.protocol.inbound_written(room)  # type: ignore[union-attr]
-            self.protocol.data_received(target[room:nbytes].tobytes())  # type: ignore[union-attr]
+            self.protocol.inbound_written(nbytes)  # type: ignore[union-attr]
             return
         data = self._view[:nbytes].tobytes()
         if self._held is not None:

@@ -560,8 +560,7 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
             try:
                 if protocol.inbound_streaming():
                     # A large body frame: its payload straight into its message, and the room
-                    # after it takes what follows it in the same read (fed as a copy).
-                    room = protocol.inbound_missing() - 1
+                    # after it takes what follows it in the same read.
                     target = protocol.inbound_target(AFTER_STREAM_READ)
                     if target is not None:
                         asked = len(target)
@@ -596,11 +595,7 @@ class StreamTransport(WriteBufferLimits, AbstractStreamTransport):
             self.bytes_received += nbytes
             try:
                 if target is not None:
-                    if nbytes <= room:
-                        protocol.inbound_written(nbytes)
-                    else:
-                        protocol.inbound_written(room)
-                        protocol.data_received(target[room:nbytes].tobytes())
+                    protocol.inbound_written(nbytes)
                 else:
                     protocol.data_received(self._rview[:nbytes].tobytes() if data is None else data)
             except Exception as exc:

@@ -266,17 +266,16 @@ class AbstractStreamProtocol(abc.ABC):
         """A buffer the next bytes received may be written into directly (``recv_into``),
         or None (the default): then read as usual and call ``data_received``. After reading
         into it, report the count with ``inbound_written``. With ``spill``, the buffer may be
-        up to that many bytes longer than the payload still missing (``inbound_missing() - 1``
-        bytes): of a read that went past it, report the payload's part with
-        ``inbound_written`` and hand a copy of the rest to ``data_received``, so that one
-        read takes the payload's rest, the frame-end, the next frame header and more. Thread:
-        the I/O loop's thread.
+        up to that many bytes longer than the payload still missing, so that one read takes
+        the payload's rest, the frame-end, the next frame header and more; report the whole
+        count all the same. Thread: the I/O loop's thread.
         """
         return None
 
     def inbound_written(self, nbytes: int) -> None:
         """``nbytes`` (more than 0) were received into the last ``inbound_target()``; only
-        called after a target was given. Thread: the I/O loop's thread.
+        called after a target was given. Bytes past the payload (``spill``) count as received
+        data. Thread: the I/O loop's thread.
         """
         raise NotImplementedError(f"{type(self).__name__} gave no inbound_target()")
 

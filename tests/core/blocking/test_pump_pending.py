@@ -153,10 +153,15 @@ class StreamingProtocol(RecordingProtocol):
         end = min(self.written + room + spill, len(self.target))
         return memoryview(self.target)[self.written : end]
 
-    def inbound_written(self, count: int, now: float) -> None:
-        assert count <= self.inbound_missing - 1, "only the payload's part is reported"
-        self.written += count
-        self.inbound_missing -= count
+    def inbound_written(self, count: int, now: float) -> list[Any]:
+        # Bytes past the payload (spill) are what follows the frame: fed, as the protocol does.
+        room = self.inbound_missing - 1
+        payload = min(count, room)
+        self.written += payload
+        self.inbound_missing -= payload
+        if payload == count:
+            return []
+        return self.feed(bytes(self.target[self.written : self.written + count - payload]), now)
 
     def feed(self, data: Any, now: float) -> list[Any]:
         self.inbound_streaming = False  # the frame-end came

@@ -37,7 +37,7 @@ def frame_count(data: bytes) -> int:
 def feed_in_reads(server, data: bytes, sizes: list[int], direct: bool, spill: int = 0) -> list:  # type: ignore[no-untyped-def,type-arg]
     """Feed ``data`` as reads of the given sizes (cycled); with ``direct``, whenever the
     protocol offers a target, receive into it as a transport would; with ``spill``, ask for a
-    target that goes on past the payload, and feed a copy of what a read put there."""
+    target that goes on past the payload (the protocol takes what a read put there)."""
     protocol = server.protocol
     result = []
     offset = index = 0
@@ -50,11 +50,7 @@ def feed_in_reads(server, data: bytes, sizes: list[int], direct: bool, spill: in
             assert room <= len(target) <= room + spill
             count = min(size, len(target), len(data) - offset)
             target[:count] = data[offset : offset + count]
-            if count <= room:
-                protocol.inbound_written(count, server.now)
-            else:
-                protocol.inbound_written(room, server.now)
-                result.extend(protocol.feed(target[room:count].tobytes(), server.now))
+            result.extend(protocol.inbound_written(count, server.now))
         else:
             if protocol.inbound_streaming:
                 size = min(size, protocol.inbound_missing + 7)
@@ -236,6 +232,5 @@ def test_a_spilling_target_goes_past_the_payload_only_as_far_as_the_body_buffer(
     # A read that took the payload's rest, its frame-end and a heartbeat after it.
     after = b"\xce" + b"\x08\x00\x00\x00\x00\x00\x00\xce"
     spilling[: room + len(after)] = data[start + 7 + 1000 :] + after[1:]
-    protocol.inbound_written(room, server.now)
-    (delivery,) = protocol.feed(spilling[room : room + len(after)].tobytes(), server.now)
+    (delivery,) = protocol.inbound_written(room + len(after), server.now)
     assert delivery.body == body

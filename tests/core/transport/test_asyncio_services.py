@@ -15,9 +15,9 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
+from counting_socket import CountingSocket
 from transport_support import (
     Certs,
-    CountingSocket,
     FlowProtocol,
     RecordingProtocol,
     Server,

@@ -9,9 +9,9 @@ import time
 from typing import Any, Callable
 
 import pytest
+from counting_socket import CountingSocket
 from transport_support import (
     Certs,
-    CountingSocket,
     FlowProtocol,
     FullBacklog,
     RecordingProtocol,

@@ -61,8 +61,11 @@ class Recording:
         return memoryview(self.target)[self.written : end]
 
     def inbound_written(self, count: int) -> None:
-        assert self.written + count <= self.room, "only the payload's part is reported"
-        self.written += count
+        # Bytes past the payload (spill) are what follows the frame: fed, as the protocol does.
+        payload = min(count, self.room - self.written)
+        self.written += payload
+        if payload < count:
+            self.data_received(bytes(self.target[self.room : self.room + count - payload]))
 
     def data_received(self, data: bytes) -> None:
         assert type(data) is bytes

@@ -320,23 +320,6 @@ class FlowProtocol(RecordingProtocol):
         self.flow.append("resume")
 
 
-class CountingSocket(socket.socket):
-    """A socket that counts its ``send`` and ``sendmsg`` calls (to check write coalescing),
-    and the buffers given to sendmsg."""
-
-    sends = 0
-    gathered = 0
-
-    def send(self, data: Any, flags: int = 0) -> int:
-        self.sends += 1
-        return super().send(data, flags)
-
-    def sendmsg(self, buffers: Any, *args: Any) -> int:
-        self.sends += 1
-        self.gathered += len(buffers)
-        return super().sendmsg(buffers, *args)
-
-
 def connected_socket(address: tuple[str, int], cls: type[socket.socket] = socket.socket) -> Any:
     """A blocking-connected socket, then switched to non-blocking."""
     sock = cls(socket.AF_INET, socket.SOCK_STREAM)
