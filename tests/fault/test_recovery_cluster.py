@@ -5,6 +5,7 @@ endpoints, recovers on a live node, its consumer is re-registered, no confirmed 
 from __future__ import annotations
 
 import collections
+import time
 from typing import Any
 
 import pytest
@@ -58,7 +59,12 @@ def test_blocking_client_fails_over_to_a_live_node(cluster: Cluster) -> None:
     acked: set[int] = set()
     todo: collections.deque[int] = collections.deque(range(TOTAL))
     killed = False
+    deadline = time.monotonic() + 180
     while todo or handles:
+        assert time.monotonic() < deadline, (
+            f"{len(todo)} to publish, {len(handles)} unconfirmed after 180 s; "
+            f"recovered {recovered}, {len(acked)} confirmed"
+        )
         while todo:
             ident = todo.popleft()
             if ident == KILL_AT and not killed:
@@ -69,6 +75,7 @@ def test_blocking_client_fails_over_to_a_live_node(cluster: Cluster) -> None:
                     "", QUEUE, str(ident).encode(), pika.BasicProperties(delivery_mode=2)
                 )
             except PublishFailedDuringRecovery:
+                assert time.monotonic() < deadline, "publishes still fail after 180 s"
                 todo.append(ident)
             if ident % 100 == 0:
                 connection.process_data_events(0)
