@@ -184,6 +184,7 @@ class Connection(ServerCapabilities):
         self._attempt_marks = (0, 0)
         self._replay: TopologyReplay | None = None
         self._replay_timer: Any = None
+        self._replay_timer_at = 0.0
         if on_open_callback is not None:
             self.add_on_open_callback(on_open_callback)
         if on_open_error_callback is not None:
@@ -940,6 +941,7 @@ class Connection(ServerCapabilities):
             self._on_channel_recovered,
             self._on_queue_renamed,
             session.policy.locked_queue_timeout,
+            session.policy.replay_timeout,
         )
         self._replay = replay
         replay.start(_monotonic())
@@ -951,19 +953,34 @@ class Connection(ServerCapabilities):
         if replay is None:
             return
         if replay.done:
-            self._replay = None
+            self._stop_replay()  # and its timer
             self._recovery_complete()
             return
         deadline = replay.next_deadline()
-        if deadline is not None and self._replay_timer is None:
-            delay = max(0.0, deadline - _monotonic())
-            self._replay_timer = self._adapter_call_later(delay, self._on_replay_timer)
+        if deadline is None:
+            return
+        timer = self._replay_timer
+        if timer is not None:
+            if self._replay_timer_at <= deadline:
+                return
+            # A locked-queue retry due before the time limit's timer: arm the earlier one.
+            self._adapter_remove_timeout(timer)
+        self._replay_timer_at = deadline
+        delay = max(0.0, deadline - _monotonic())
+        self._replay_timer = self._adapter_call_later(delay, self._on_replay_timer)
 
     def _on_replay_timer(self) -> None:
         self._replay_timer = None
         replay = self._replay
         if replay is not None:
             replay.tick(_monotonic())
+            error = replay.timed_out
+            if error is not None and self._protocol is not None:
+                # The endpoint took the connection but does not restore it: drop it; the
+                # recovery goes on with the next endpoint.
+                LOGGER.warning("Recovery attempt abandoned: %s", error)
+                self._dispatch(self._protocol.connection_lost(error, _monotonic()))
+                return
             self._kick()
             self._check_replay()
 

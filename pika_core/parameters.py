@@ -857,6 +857,7 @@ _RECOVERY_URL_SETTINGS: Mapping[str, str] = {
     "recovery_max_attempts": "max_attempts",
     "recovery_blocking_wait": "blocking_wait",
     "recovery_locked_queue_timeout": "locked_queue_timeout",
+    "recovery_replay_timeout": "replay_timeout",
 }
 
 
@@ -875,7 +876,7 @@ def _set_recovery_setting(params: URLParameters, name: str, text: str) -> None:
     value: Any
     if argument == "max_attempts":
         value = None if text.strip().lower() == "none" else _parse_int(text, name)
-    elif argument == "blocking_wait" and text.strip().lower() == "none":
+    elif argument in ("blocking_wait", "replay_timeout") and text.strip().lower() == "none":
         value = None
     else:
         value = _parse_seconds(text, name)
@@ -999,7 +1000,8 @@ class URLParameters(Parameters):
     retry_delay, socket_timeout, ssl_options, stack_timeout, tcp_options; each at most once.
     pika-core adds heartbeat_thread, ``recovery=on`` and its settings recovery_initial_delay,
     recovery_multiplier, recovery_max_delay, recovery_jitter, recovery_max_attempts,
-    recovery_blocking_wait and recovery_locked_queue_timeout (any of them turns recovery on).
+    recovery_blocking_wait, recovery_locked_queue_timeout and recovery_replay_timeout (any of
+    them turns recovery on).
     """
 
     __slots__ = ("_recovery_pending",)

@@ -598,6 +598,7 @@ class BlockingConnection(ServerCapabilities):
             self._on_channel_recovered,
             self._on_queue_renamed,
             session.policy.locked_queue_timeout,
+            session.policy.replay_timeout,
         )
         self._replay = replay
         for channel in self._channels.values():
@@ -614,6 +615,14 @@ class BlockingConnection(ServerCapabilities):
             if deadline is not None:
                 with self._pump_lock():
                     replay.tick(time.monotonic())
+                error = replay.timed_out
+                if error is not None:
+                    # The endpoint took the connection but does not restore it: drop it; the
+                    # recovery goes on with the next endpoint.
+                    LOGGER.warning("Recovery attempt abandoned: %s", error)
+                    assert self._pump is not None
+                    self._process(self._pump.lose(error))
+                    return self._replay_error or error
         self._replay = None
         self._recovering = False
         self._opened = True

@@ -6,7 +6,11 @@ Turn it on per connection with ``ConnectionParameters(..., recovery=RecoveryPoli
 
 from __future__ import annotations
 
-from pika_core.recovery.errors import PublishFailedDuringRecovery, RecoveryTimeoutError
+from pika_core.recovery.errors import (
+    PublishFailedDuringRecovery,
+    RecoveryTimeoutError,
+    ReplayTimeoutError,
+)
 from pika_core.recovery.policy import RecoveryPolicy, is_recoverable, is_refusal
 from pika_core.recovery.replay import TopologyReplay
 from pika_core.recovery.session import RecoveryCallbacks, RecoverySession
@@ -21,6 +25,7 @@ __all__ = [
     "RecoveryPolicy",
     "RecoverySession",
     "RecoveryTimeoutError",
+    "ReplayTimeoutError",
     "Topology",
     "TopologyReplay",
     "is_recoverable",

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from pika_core import exceptions
 
-__all__ = ["PublishFailedDuringRecovery", "RecoveryTimeoutError"]
+__all__ = ["PublishFailedDuringRecovery", "RecoveryTimeoutError", "ReplayTimeoutError"]
 
 
 class PublishFailedDuringRecovery(exceptions.NackError, exceptions.AMQPConnectionError):
@@ -39,3 +39,9 @@ class PublishFailedDuringRecovery(exceptions.NackError, exceptions.AMQPConnectio
 class RecoveryTimeoutError(exceptions.AMQPConnectionError):
     """A BlockingConnection call waited ``RecoveryPolicy.blocking_wait`` seconds for the
     connection to recover, in vain. The connection goes on recovering; retry the call later."""
+
+
+class ReplayTimeoutError(exceptions.AMQPConnectionError):
+    """A recovery attempt's endpoint accepted the connection but did not restore the channels,
+    topology and consumers within ``RecoveryPolicy.replay_timeout`` seconds: that connection is
+    dropped and the recovery goes on with the next endpoint (the error of that endpoint)."""

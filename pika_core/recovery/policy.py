@@ -43,6 +43,10 @@ class RecoveryPolicy:
       the recovery to finish before it fails; None: as long as the recovery runs.
     - ``locked_queue_timeout``: how long re-declaring an exclusive queue that the dead
       connection still holds (405 RESOURCE_LOCKED) is retried.
+    - ``replay_timeout``: how long one endpoint may take to restore the channels, topology and
+      consumers once connected (a broker that accepts the connection but does not answer, a
+      quorum queue that gets no leader); past it that endpoint has failed: its connection is
+      dropped and the next endpoint is tried. None: no limit.
     """
 
     __slots__ = (
@@ -53,6 +57,7 @@ class RecoveryPolicy:
         "max_attempts",
         "max_delay",
         "multiplier",
+        "replay_timeout",
     )
 
     def __init__(
@@ -64,6 +69,7 @@ class RecoveryPolicy:
         max_attempts: int | None = None,
         blocking_wait: float | None = 30.0,
         locked_queue_timeout: float = 10.0,
+        replay_timeout: float | None = 60.0,
     ) -> None:
         self.initial_delay = _number(initial_delay, "initial_delay")
         if self.initial_delay < 0:
@@ -105,6 +111,13 @@ class RecoveryPolicy:
             raise ValueError(
                 f"RecoveryPolicy locked_queue_timeout must be >= 0, got {locked_queue_timeout!r}"
             )
+        if replay_timeout is not None:
+            replay_timeout = _number(replay_timeout, "replay_timeout")
+            if replay_timeout <= 0:
+                raise ValueError(
+                    f"RecoveryPolicy replay_timeout must be > 0 or None, got {replay_timeout!r}"
+                )
+        self.replay_timeout = replay_timeout
 
     def base_delay(self, attempt: int) -> float:
         """The delay before attempt ``attempt`` (1, 2, ...) without jitter."""
@@ -134,7 +147,8 @@ class RecoveryPolicy:
             f"RecoveryPolicy(initial_delay={self.initial_delay}, multiplier={self.multiplier}, "
             f"max_delay={self.max_delay}, jitter={self.jitter}, "
             f"max_attempts={self.max_attempts}, blocking_wait={self.blocking_wait}, "
-            f"locked_queue_timeout={self.locked_queue_timeout})"
+            f"locked_queue_timeout={self.locked_queue_timeout}, "
+            f"replay_timeout={self.replay_timeout})"
         )
 
     def __eq__(self, other: object) -> bool:

@@ -2,8 +2,10 @@
 
 Sans-I/O like the protocol: it issues commands to a freshly opened ``ConnectionProtocol``,
 claims the events that answer them (``on_event`` returns True), and asks for a timer through
-``next_deadline()``/``tick(now)`` only while it waits to retry a queue still locked by the
-dead connection. Both adapter families drive it the same way.
+``next_deadline()``/``tick(now)`` while it waits to retry a queue still locked by the dead
+connection and for its time limit (``replay_timeout``: past it ``timed_out`` holds a
+ReplayTimeoutError and the facade drops the connection). Both adapter families drive it the
+same way.
 
 Order: every channel is opened with its settings (qos, confirm mode, tx, flow) right away;
 on a channel of its own the replay declares exchanges, then queues (server-named ones get
@@ -24,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from pika_core import exceptions
 from pika_core.protocol import events as ev
+from pika_core.recovery.errors import ReplayTimeoutError
 from pika_core.recovery.topology import QueueRecord, Topology
 
 __all__ = ["LOCKED_RETRY_INTERVAL", "TopologyReplay"]
@@ -63,6 +66,7 @@ class TopologyReplay:
         on_channel_ready: Callable[[int], Any],
         on_queue_renamed: Callable[[str, str], Any],
         locked_queue_timeout: float = 10.0,
+        replay_timeout: float | None = None,
     ) -> None:
         self._protocol = protocol
         self._topology = topology
@@ -70,6 +74,8 @@ class TopologyReplay:
         self._on_channel_ready = on_channel_ready
         self._on_queue_renamed = on_queue_renamed
         self._locked_timeout = locked_queue_timeout
+        self._replay_timeout = replay_timeout
+        self._expires_at: float | None = None
         #: id(request) -> (channel, kind, request) for every request the replay sent.
         self._mine: dict[int, tuple[int, int, Any]] = {}
         self._opening: set[int] = set()
@@ -86,6 +92,8 @@ class TopologyReplay:
         self._locked_deadline: float | None = None
         self._now = 0.0
         self.done = False
+        #: Set by ``tick`` once ``replay_timeout`` passed before the replay was done.
+        self.timed_out: ReplayTimeoutError | None = None
         #: (record, exception) for every declaration that could not be redone.
         self.failures: list[tuple[Any, BaseException]] = []
 
@@ -100,6 +108,8 @@ class TopologyReplay:
     def start(self, now: float) -> None:
         """Queue channel.open and the settings of every channel, and start the topology."""
         self._now = now
+        if self._replay_timeout is not None:
+            self._expires_at = now + self._replay_timeout
         protocol = self._protocol
         for number in self._channels:
             protocol.open_channel(number)
@@ -116,12 +126,27 @@ class TopologyReplay:
         self._check()
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` must run next (a locked-queue retry), or None."""
-        return self._retry_at
+        """When ``tick`` must run next (a locked-queue retry, the time limit), or None."""
+        if self.done or self.timed_out is not None:
+            return None
+        retry, expires = self._retry_at, self._expires_at
+        if retry is None or (expires is not None and expires < retry):
+            return expires
+        return retry
 
     def tick(self, now: float) -> None:
-        """Retry the locked queue once its pause is over."""
+        """Retry the locked queue once its pause is over; time out past ``replay_timeout``."""
         self._now = now
+        if self.done or self.timed_out is not None:
+            return
+        if self._expires_at is not None and now >= self._expires_at:
+            self._retry_at = None
+            self.timed_out = ReplayTimeoutError(
+                f"the endpoint did not restore the connection's channels, topology and "
+                f"consumers within {self._replay_timeout} s (RecoveryPolicy replay_timeout); "
+                f"still waiting for {self._outstanding()}"
+            )
+            return
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
             self._open_temp()
@@ -167,6 +192,22 @@ class TopologyReplay:
         return False
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _outstanding(self) -> str:
+        """What the replay still waits for, in words (for the time-out's message)."""
+        parts = []
+        opening = len(self._opening)
+        if opening:
+            parts.append(f"{opening} channel(s) to open")
+        settings = sum(1 for count in self._settings.values() if count > 0)
+        if settings:
+            parts.append(f"the settings of {settings} channel(s)")
+        if self._phase != _FINISHED or self._temp_state != _NONE:
+            parts.append(f"the topology ({self._current!r})" if self._current else "the topology")
+        consumers = sum(count for n, count in self._consumes.items() if n not in self._gone)
+        if consumers:
+            parts.append(f"{consumers} consumer(s) to be confirmed")
+        return ", ".join(parts) or "nothing"
 
     def _send(self, number: int, kind: int, method: Any) -> None:
         self._mine[id(method)] = (number, kind, method)

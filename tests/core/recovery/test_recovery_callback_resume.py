@@ -9,12 +9,18 @@ re-opened, and deliveries flow and can be acknowledged once its own consumers ar
 publishes fail with PublishFailedDuringRecovery and requests are held until the last
 consume-ok; then the recovered callbacks run and the held requests go out.
 
+The same harness checks the replay's time limit (RecoveryPolicy.replay_timeout): an endpoint
+that takes the connection but never confirms a consumer is dropped, and the next attempt
+recovers.
+
 No loop and no socket: a Connection subclass records what it writes and its timers, and the
 test feeds it server frames.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Callable
 
 import pytest
@@ -203,3 +209,68 @@ def test_channels_wait_for_every_consumer_before_taking_publishes_again(
     assert names(conn.sent()) == [(1, "Queue.Declare")]
     publisher.basic_publish("", "q", b"after")
     assert publisher.last_publish_sequence_number == 2
+
+
+def test_an_endpoint_that_never_confirms_a_consumer_is_dropped_after_replay_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = RecoveryPolicy(initial_delay=0, jitter=0, replay_timeout=0.05)
+    conn = ScriptedConnection(ConnectionParameters(heartbeat=0, recovery=policy))
+    conn.handshake()
+    channel = conn.channel()
+    conn.reply(1, spec.Channel.OpenOk())
+    channel.basic_consume("q", lambda *_args: None, consumer_tag="c")
+    conn.reply(1, spec.Basic.ConsumeOk("c"))
+    recovered: list[int] = []
+    conn.add_on_recovered_callback(lambda c, attempts, took: recovered.append(attempts))
+    conn.sent()
+
+    conn._on_stream_terminated(exceptions.StreamLostError("reset by the test"))
+    conn.run_timers()
+    assert conn.connects == 2
+    conn.handshake()
+    assert names(conn.sent()) == [(1, "Channel.Open")]
+    conn.reply(1, spec.Channel.OpenOk())
+    assert names(conn.sent()) == [(1, "Basic.Consume")]
+    # The consume-ok never comes (a queue without a leader): the time limit is the one timer.
+    limit = [timer for timer in conn.timers if timer[1] == conn._on_replay_timer]
+    assert len(limit) == 1 and 0 < limit[0][0] <= 0.05
+    time.sleep(0.06)
+    conn.timers.remove(limit[0])
+    with caplog.at_level(logging.WARNING, logger="pika_core"):
+        limit[0][1]()
+        conn.run_timers()
+    # That connection is dropped and the next attempt connects again.
+    assert conn.connects == 3 and conn.is_recovering and not recovered
+    assert "Recovery attempt abandoned" in caplog.text
+    assert "replay_timeout" in caplog.text and "1 consumer(s) to be confirmed" in caplog.text
+    conn.handshake()
+    assert names(conn.sent()) == [(1, "Channel.Open")]
+    conn.reply(1, spec.Channel.OpenOk())
+    assert names(conn.sent()) == [(1, "Basic.Consume")]
+    conn.reply(1, spec.Basic.ConsumeOk("c"))
+    assert recovered == [2] and channel.is_open
+    assert not [timer for timer in conn.timers if timer[1] == conn._on_replay_timer]
+
+
+def test_a_locked_queue_retry_is_not_held_back_by_the_replay_time_limit() -> None:
+    policy = RecoveryPolicy(initial_delay=0, jitter=0, replay_timeout=30)
+    conn = ScriptedConnection(ConnectionParameters(heartbeat=0, recovery=policy))
+    conn.handshake()
+    channel = conn.channel()
+    conn.reply(1, spec.Channel.OpenOk())
+    channel.queue_declare("mine", exclusive=True, callback=lambda _frame: None)
+    assert names(conn.sent()) == [(1, "Channel.Open"), (1, "Queue.Declare")]
+    conn.reply(1, spec.Queue.DeclareOk("mine", 0, 0))
+
+    conn._on_stream_terminated(exceptions.StreamLostError("reset by the test"))
+    conn.run_timers()
+    conn.handshake()
+    assert names(conn.sent()) == [(1, "Channel.Open"), (2, "Channel.Open")]
+    conn.reply(1, spec.Channel.OpenOk())
+    conn.reply(2, spec.Channel.OpenOk())
+    assert names(conn.sent()) == [(2, "Queue.Declare")]
+    # The lost connection still holds the exclusive queue: 405, retried after a short pause.
+    conn.reply(2, spec.Channel.Close(405, "RESOURCE_LOCKED", 50, 10))
+    delays = sorted(timer[0] for timer in conn.timers if timer[1] == conn._on_replay_timer)
+    assert len(delays) == 1 and delays[0] < 1.0  # the retry's timer, not the 30 s limit

@@ -24,6 +24,8 @@ from pika_core.recovery import RecoveryPolicy, is_recoverable, is_refusal
         ({"max_attempts": True}, TypeError, "max_attempts must be an int"),
         ({"blocking_wait": -2}, ValueError, "blocking_wait must be >= 0"),
         ({"locked_queue_timeout": float("nan")}, ValueError, "finite"),
+        ({"replay_timeout": 0}, ValueError, "replay_timeout must be > 0 or None"),
+        ({"replay_timeout": "60"}, TypeError, "replay_timeout must be a number"),
     ],
 )
 def test_invalid_policies_are_refused_with_the_setting_named(kwargs, error, text):
@@ -104,10 +106,20 @@ def test_url_turns_recovery_on_with_settings_in_any_order():
     params = URLParameters(
         "amqp://u:p@h/%2F?recovery_max_delay=120&recovery_initial_delay=60"
         "&recovery_max_attempts=4&recovery_jitter=0&recovery_blocking_wait=none"
+        "&recovery_replay_timeout=none"
     )
     assert params.recovery == RecoveryPolicy(
-        initial_delay=60, max_delay=120, max_attempts=4, jitter=0, blocking_wait=None
+        initial_delay=60,
+        max_delay=120,
+        max_attempts=4,
+        jitter=0,
+        blocking_wait=None,
+        replay_timeout=None,
     )
+    assert URLParameters("amqp://h/?recovery_replay_timeout=2.5").recovery == RecoveryPolicy(
+        replay_timeout=2.5
+    )
+    assert RecoveryPolicy().replay_timeout == 60.0
     assert URLParameters("amqp://h/?recovery=on").recovery == RecoveryPolicy()
     assert URLParameters("amqp://h/?recovery=off").recovery is None
     assert URLParameters("amqp://h/").recovery is None
@@ -120,6 +132,7 @@ def test_url_turns_recovery_on_with_settings_in_any_order():
         ("recovery_jitter=2", "jitter must be between 0 and 1"),
         ("recovery_max_attempts=x", "whole number"),
         ("recovery_initial_delay=9&recovery_max_delay=1", "max_delay"),
+        ("recovery_replay_timeout=-1", "replay_timeout must be > 0"),
     ],
 )
 def test_url_recovery_errors_name_the_option(query, text):
