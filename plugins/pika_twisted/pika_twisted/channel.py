@@ -26,6 +26,7 @@ LOGGER = logging.getLogger(__name__)
 _ACK = spec.Basic.Ack.INDEX
 _succeed = defer.succeed
 _new_message = tuple.__new__  # ReceivedMessage(...) without the namedtuple's Python __new__
+_Deferred = defer.Deferred
 
 
 class ReceivedMessage(NamedTuple):
@@ -68,16 +69,19 @@ class ClosableDeferredQueue(defer.DeferredQueue[Any]):
         """A Deferred of the next item; fails with the close reason once closed and empty."""
         pending = self.pending
         if pending and not self._held:
-            return defer.succeed(pending.pop(0))
+            d: defer.Deferred[Any] = _Deferred()
+            d.called = True  # as defer.succeed() leaves it, without the empty callback run
+            d.result = pending.pop(0)
+            return d
         if self.closed is not None and not pending:
             return defer.fail(self.closed)
         if self._held:
             # Earlier get()s wait for the held items: queue behind them.
             if self.backlog is not None and len(self.waiting) >= self.backlog:
                 raise defer.QueueUnderflow()
-            d: defer.Deferred[Any] = defer.Deferred(canceller=self._cancelGet)
-            self.waiting.append(d)
-            return d
+            waiter: defer.Deferred[Any] = defer.Deferred(canceller=self._cancelGet)
+            self.waiting.append(waiter)
+            return waiter
         return super().get()
 
     def close(self, reason: BaseException) -> None:
@@ -292,7 +296,7 @@ class TwistedChannel:
             return defer.fail(self._closed)
         queue_obj = ClosableDeferredQueue()
         put = queue_obj.put
-        hold = queue_obj._hold
+        pending_append = queue_obj.pending.append
         # A twisted connection batches consumer wake-ups per read (_TwistedConnection._dispatch);
         # a TwistedChannel over another connection puts each message at once.
         connection: Any = self._channel.connection
@@ -301,14 +305,16 @@ class TwistedChannel:
         def on_message(_channel: Channel, method: Any, properties: Any, body: bytes) -> None:
             message = _new_message(ReceivedMessage, (self, method, properties, body))
             held = connection._held_queues if batching else None
-            if (
-                held is not None
-                and queue_obj.closed is None
-                and (queue_obj._held or queue_obj.waiting)
-            ):
-                hold(message, held)
-            else:
-                put(message)
+            if held is not None and queue_obj.closed is None:
+                if queue_obj._held:
+                    pending_append(message)  # queue_obj._hold(message, held), inlined
+                    return
+                if queue_obj.waiting:
+                    pending_append(message)
+                    queue_obj._held = True
+                    held.append(queue_obj)
+                    return
+            put(message)
 
         d: defer.Deferred[Any] = defer.Deferred()
         calls = self._calls

@@ -65,3 +65,20 @@ def test_close_during_a_held_read_hands_out_the_held_items_then_fails() -> None:
     later = _results(queue.get())
     assert later[0].check(exceptions.ConsumerCancelled)
     assert isinstance(queue.put("x"), defer.Deferred)  # a failed Deferred once closed
+
+
+def test_get_of_a_queued_item_is_a_fired_deferred_like_succeed() -> None:
+    queue = ClosableDeferredQueue()
+    queue.put("one")
+    queue.put("two")
+    d = queue.get()
+    assert d.called and not d.paused
+    # Callbacks run at once and chain, as on defer.succeed("one").
+    assert _results(d.addCallback(lambda item: item.upper())) == ["ONE"]
+
+    async def take() -> Any:
+        return await queue.get()
+
+    awaited = defer.ensureDeferred(take())
+    assert _results(awaited) == ["two"]
+    assert queue.pending == []
