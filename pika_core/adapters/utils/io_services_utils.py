@@ -35,6 +35,7 @@ from .nbio_interface import (
 __all__ = [
     "AFTER_STREAM_READ",
     "READ_BUFFER_SIZE",
+    "READ_EVENT_BUDGET",
     "SocketConnectionMixin",
     "StreamTransport",
     "StreamingConnectionMixin",

@@ -8,13 +8,16 @@ while it is paused, written in pieces once it drains, and nothing is lost or reo
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 from pika_twisted import TwistedProtocolConnection
 from pika_twisted import connection as twisted_connection
-from twisted.internet import error, task
+from twisted.internet import error, task, tcp
+from twisted.internet.interfaces import ISSLTransport
 from twisted.python.failure import Failure
+from zope.interface import directlyProvides
 
 from pika_core import spec
 from pika_core.frame import (
@@ -226,3 +229,25 @@ def test_a_lost_connection_drops_what_was_held(opened: Any) -> None:
     assert proto.connection.outbound_buffer_size == 0
     transport.drain()  # a late resume writes nothing
     assert len(transport.writes) == writes
+
+
+def test_only_a_plain_tcp_transport_is_read_directly() -> None:
+    sock = socket.socket()
+    try:
+        transport = tcp.Connection.__new__(tcp.Connection)
+        transport.socket = sock
+        transport.connected = 1
+        transport.disconnecting = False
+        assert twisted_connection._plain_socket(transport) is sock
+        transport.disconnecting = True
+        assert twisted_connection._plain_socket(transport) is None
+        transport.disconnecting = False
+        transport.TLS = True  # startTLS() on the TCP transport
+        assert twisted_connection._plain_socket(transport) is None
+        transport.TLS = False
+        directlyProvides(transport, ISSLTransport)
+        assert twisted_connection._plain_socket(transport) is None
+        # Any other transport (TLSMemoryBIOProtocol, IOCP, a test's fake) is never read.
+        assert twisted_connection._plain_socket(object()) is None
+    finally:
+        sock.close()
