@@ -362,11 +362,14 @@ class TwistedProtocolConnection(protocol.Protocol):
         transports do), while reads come back full. Not on TLS (the socket carries records) or
         any other transport; an error or EOF is left for twisted's next read to report.
         """
-        sock = _plain_socket(self.transport)
+        transport: Any = self.transport  # a tcp.Connection when sock is not None
+        sock = _plain_socket(transport)
         if sock is None:
             return
         total = 0
         while total < READ_EVENT_BUDGET:
+            if transport.disconnecting or not transport.connected:
+                return  # a callback of the last read closed the connection
             target = impl.inbound_target(AFTER_STREAM_READ)
             if target is None:
                 return
