@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
 from typing import NamedTuple
 
 from bench.broker import Broker
-from bench.drivers import rabbitmq_c
-from bench.scenarios import Params
+from bench.drivers import discover, rabbitmq_c
+from bench.run import _environment, _python_command
+from bench.scenarios import SCENARIOS, params_for
 
 PLUGIN_DIRS = ("pika_twisted", "pika_tornado", "pika_gevent", "pika_streamdal")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -66,20 +67,12 @@ def _broker_cpu_s(pids: list[int]) -> float:
     return ticks / CLOCK_TICKS
 
 
-def _command(name: str, scenario: str, params: Params) -> list[str]:
-    if name == "c":
-        rabbitmq_c.build()
-        return rabbitmq_c.command(scenario, params)
-    raw = json.dumps(dataclasses.asdict(params))
-    return [sys.executable, "-m", "bench.drivers", name, scenario, raw]
-
-
-def _environment(tree: str) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [tree] + [os.path.join(tree, "plugins", name) for name in PLUGIN_DIRS]
+def _worker_environment(name: str, tree: str) -> dict[str, str]:
+    """bench.run's environment for this client's workers, with ``tree`` first on the path."""
+    drivers = {module.CLIENT.name: module for module in discover()}
+    env = _environment(drivers[name]) if name in drivers else dict(os.environ)
+    paths = [tree] + [os.path.join(tree, "plugins", plugin) for plugin in PLUGIN_DIRS]
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    if "pipe" not in env.get("PIKA_CORE_PLUGINS", ""):
-        env["PIKA_CORE_PLUGINS"] = "gevent,tornado,twisted"  # as bench.run runs pika-core rows
     return env
 
 
@@ -93,14 +86,20 @@ def _run_once(
     broker.declare(queue)
     if scenario == "consume":
         broker.fill(queue, count, size)
-    extra = {"prefetch": 10, "ack_every": 1} if scenario == "large" else {}
-    params = Params("127.0.0.1", 5672, queue, count, size, cap_s=60.0, **extra)
+    # The benchmark's own parameters for the scenario, at this count and size, not time-capped.
+    (chosen,) = [each for each in SCENARIOS if each.name == scenario]
+    params = params_for(chosen, "127.0.0.1", 5672, queue, False, "")
+    params = dataclasses.replace(params, count=count, size=size, cap_s=60.0)
+    if name == "c":
+        command = rabbitmq_c.command(scenario, params)
+    else:
+        command = _python_command(name, scenario, params)
     before = _broker_cpu_s(pids)
     started = time.perf_counter()
     process = subprocess.Popen(
-        _command(name, scenario, params),
+        command,
         cwd=tree,
-        env=_environment(tree),
+        env=_worker_environment(name, tree),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -114,14 +113,6 @@ def _run_once(
     if status != 0:
         raise SystemExit(f"{spec} {scenario} {count} failed:\n{stderr.decode()[-2000:]}")
     return Sample(wall, usage.ru_utime, usage.ru_stime, broker_s, usage.ru_nvcsw, usage.ru_minflt)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main(argv: list[str]) -> int:
@@ -154,8 +145,8 @@ def main(argv: list[str]) -> int:
     for client in args.clients:
 
         def slope(field: int, client: str = client) -> float:
-            high = _median([sample[field] for sample in samples[(client, large)]])
-            low = _median([sample[field] for sample in samples[(client, small)]])
+            high = statistics.median([sample[field] for sample in samples[(client, large)]])
+            low = statistics.median([sample[field] for sample in samples[(client, small)]])
             return (high - low) / messages
 
         wall = slope(0)

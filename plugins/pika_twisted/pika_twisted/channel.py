@@ -296,6 +296,7 @@ class TwistedChannel:
             return defer.fail(self._closed)
         queue_obj = ClosableDeferredQueue()
         put = queue_obj.put
+        hold = queue_obj._hold
         pending_append = queue_obj.pending.append
         # A twisted connection batches consumer wake-ups per read (_TwistedConnection._dispatch);
         # a TwistedChannel over another connection puts each message at once.
@@ -307,12 +308,10 @@ class TwistedChannel:
             held = connection._held_queues if batching else None
             if held is not None and queue_obj.closed is None:
                 if queue_obj._held:
-                    pending_append(message)  # queue_obj._hold(message, held), inlined
+                    pending_append(message)  # the rest of a read whose wake-up is held
                     return
                 if queue_obj.waiting:
-                    pending_append(message)
-                    queue_obj._held = True
-                    held.append(queue_obj)
+                    hold(message, held)  # the first: holds the wake-up until the read is done
                     return
             put(message)
 
